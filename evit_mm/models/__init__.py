@@ -1,0 +1,1 @@
+from .backbones import EfficientViT  # noqa: F401

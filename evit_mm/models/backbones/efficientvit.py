@@ -1,0 +1,303 @@
+"""EfficientViT (MSRA, CVPR 2023) backbone for mmdet, mmseg and mmpretrain."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..layers import EfficientViTBlock, PatchEmbed, StageDownsample, fuse_conv_bn
+
+
+class EfficientViTStage(nn.Module):
+    """One stage: an optional downsample, then EfficientViT blocks.
+
+    Args:
+        in_channels (int): Channels of the previous stage (or patch embed).
+        out_channels (int): Channels of this stage.
+        depth (int): Number of EfficientViT blocks.
+        key_dim (int): Channels of q and k per head.
+        num_heads (int): Attention heads.
+        window_size (int): Attention window side.
+        kernels (Sequence[int]): Depth-wise q kernel of each head.
+        downsample (bool): Start with a stride-2 downsample.
+        drop_paths (Sequence[float]): Stochastic depth rate of each block.
+        with_cp (bool): Recompute each block in backward to save memory.
+        deploy (bool): Build fused convs.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 depth: int,
+                 key_dim: int,
+                 num_heads: int,
+                 window_size: int,
+                 kernels: Sequence[int],
+                 downsample: bool,
+                 drop_paths: Sequence[float],
+                 with_cp: bool = False,
+                 deploy: bool = False) -> None:
+        super().__init__()
+        self.with_cp = with_cp
+        self.downsample = StageDownsample(
+            in_channels, out_channels, drop_paths[0],
+            deploy) if downsample else None
+        self.blocks = nn.Sequential(*[
+            EfficientViTBlock(out_channels, key_dim, num_heads, window_size,
+                              kernels, drop_paths[i], deploy)
+            for i in range(depth)
+        ])
+
+    def _run(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(layer, x, use_reentrant=False)
+        return layer(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.downsample is not None:
+            x = self._run(self.downsample, x)
+        for block in self.blocks:
+            x = self._run(block, x)
+        return x
+
+
+@MODELS.register_module()
+class EfficientViT(BaseModule):
+    """EfficientViT backbone.
+
+    A PyTorch implementation of `EfficientViT: Memory Efficient Vision
+    Transformer with Cascaded Group Attention
+    <https://arxiv.org/abs/2305.07027>`_. It returns NCHW maps at strides 16,
+    32 and 64 for inputs of any size.
+
+    Args:
+        arch (str | dict): One of ``'m0'`` ... ``'m5'``, or a dict with the
+            keys ``embed_dims``, ``depths``, ``num_heads``, ``kernels`` and
+            optionally ``key_dims`` (default 16 per stage).
+        in_channels (int): Image channels. Defaults to 3.
+        window_size (int | Sequence[int]): Attention window side, one value
+            for all stages or one per stage. ImageNet classifiers at 224x224
+            use ``(7, 7, 4)`` as the official model. Defaults to 7.
+        out_indices (Sequence[int] | int): Stages whose outputs are returned.
+            Defaults to all three.
+        frozen_stages (int): ``-1`` freezes nothing, ``0`` the patch embed,
+            ``i`` the patch embed and stages ``1..i``. Defaults to -1.
+        norm_eval (bool): Keep all BN layers in eval mode while training.
+            Defaults to False.
+        drop_path_rate (float): Stochastic depth rate, rising linearly over
+            the blocks. Defaults to 0.
+        with_cp (bool): Use gradient checkpointing per block. Defaults to
+            False.
+        deploy (bool): Build the fused (inference) form: every Conv-BN is a
+            conv with bias. Defaults to False.
+        init_cfg (dict, optional): ``dict(type='Pretrained',
+            checkpoint=..., prefix=...)`` loads official, timm or evit_mm
+            checkpoints (see :mod:`evit_mm.checkpoint`).
+    """
+    arch_zoo: Dict[str, dict] = {
+        'm0': dict(embed_dims=[64, 128, 192], depths=[1, 2, 3],
+                   num_heads=[4, 4, 4], kernels=[5, 5, 5, 5]),
+        'm1': dict(embed_dims=[128, 144, 192], depths=[1, 2, 3],
+                   num_heads=[2, 3, 3], kernels=[7, 5, 3, 3]),
+        'm2': dict(embed_dims=[128, 192, 224], depths=[1, 2, 3],
+                   num_heads=[4, 3, 2], kernels=[7, 5, 3, 3]),
+        'm3': dict(embed_dims=[128, 240, 320], depths=[1, 2, 3],
+                   num_heads=[4, 3, 4], kernels=[5, 5, 5, 5]),
+        'm4': dict(embed_dims=[128, 256, 384], depths=[1, 2, 3],
+                   num_heads=[4, 4, 4], kernels=[7, 5, 3, 3]),
+        'm5': dict(embed_dims=[192, 288, 384], depths=[1, 3, 4],
+                   num_heads=[3, 3, 4], kernels=[7, 5, 3, 3]),
+    }  # yapf: disable
+    num_stages = 3
+    strides = (16, 32, 64)
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'm0',
+                 in_channels: int = 3,
+                 window_size: Union[int, Sequence[int]] = 7,
+                 out_indices: Union[int, Sequence[int]] = (0, 1, 2),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 drop_path_rate: float = 0.,
+                 with_cp: bool = False,
+                 deploy: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self._parse_arch(arch)
+        self.arch = arch if isinstance(arch, str) else 'custom'
+        self.in_channels = in_channels
+        self.window_sizes = self._parse_window_size(window_size)
+        self.out_indices = self._parse_out_indices(out_indices)
+        if not isinstance(frozen_stages, int) or not (
+                -1 <= frozen_stages <= self.num_stages):
+            raise ValueError(
+                f'frozen_stages={frozen_stages!r} is out of range; allowed: '
+                f'-1 (none), 0 (patch embed) ... {self.num_stages}.')
+        if not 0. <= drop_path_rate < 1.:
+            raise ValueError(f'drop_path_rate={drop_path_rate!r} must lie '
+                             'in [0, 1).')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.deploy = deploy
+
+        dims = self.arch_settings['embed_dims']
+        depths = self.arch_settings['depths']
+        self.embed_dims = list(dims)
+        self.out_channels = [dims[i] for i in self.out_indices]
+
+        self.patch_embed = PatchEmbed(in_channels, dims[0], deploy)
+        drop_paths = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i in range(self.num_stages):
+            start = sum(depths[:i])
+            self.stages.append(
+                EfficientViTStage(
+                    in_channels=dims[max(i - 1, 0)],
+                    out_channels=dims[i],
+                    depth=depths[i],
+                    key_dim=self.arch_settings['key_dims'][i],
+                    num_heads=self.arch_settings['num_heads'][i],
+                    window_size=self.window_sizes[i],
+                    kernels=self.arch_settings['kernels'],
+                    downsample=i > 0,
+                    drop_paths=drop_paths[start:start + depths[i]],
+                    with_cp=with_cp,
+                    deploy=deploy))
+        self._freeze_stages()
+
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in self.arch_zoo:
+                raise ValueError(f'Unknown arch {arch!r}; allowed: '
+                                 f'{sorted(self.arch_zoo)} or a dict.')
+            settings = dict(self.arch_zoo[key])
+        elif isinstance(arch, dict):
+            required = {'embed_dims', 'depths', 'num_heads', 'kernels'}
+            allowed = required | {'key_dims'}
+            if not required <= set(arch) or not set(arch) <= allowed:
+                raise ValueError(
+                    f'A custom arch needs the keys {sorted(required)} (and '
+                    f'optionally "key_dims"), got {sorted(arch)}.')
+            settings = dict(arch)
+        else:
+            raise TypeError(f'arch must be a str or dict, got {arch!r}.')
+        settings.setdefault('key_dims', [16] * self.num_stages)
+        for name in ('embed_dims', 'depths', 'num_heads', 'key_dims'):
+            if len(settings[name]) != self.num_stages:
+                raise ValueError(
+                    f'arch["{name}"]={settings[name]!r} needs '
+                    f'{self.num_stages} values, one per stage.')
+        for dim, heads in zip(settings['embed_dims'], settings['num_heads']):
+            if dim % heads or (dim // 8) * 8 != dim:
+                raise ValueError(
+                    f'embed_dim {dim} must be a multiple of 8 and of its '
+                    f'num_heads {heads}.')
+        if len(settings['kernels']) < max(settings['num_heads']):
+            raise ValueError(
+                f'arch["kernels"]={settings["kernels"]!r} needs one kernel '
+                f'per head: at least {max(settings["num_heads"])} values.')
+        if any(k % 2 == 0 for k in settings['kernels']):
+            raise ValueError(f'arch["kernels"]={settings["kernels"]!r} must '
+                             'all be odd.')
+        return settings
+
+    def _parse_window_size(
+            self, window_size: Union[int, Sequence[int]]) -> List[int]:
+        sizes = [window_size] * self.num_stages if isinstance(
+            window_size, int) else list(window_size)
+        if len(sizes) != self.num_stages or not all(
+                isinstance(s, int) and s >= 1 for s in sizes):
+            raise ValueError(
+                f'window_size={window_size!r} is invalid; allowed: a '
+                f'positive int or {self.num_stages} positive ints.')
+        return sizes
+
+    def _parse_out_indices(
+            self, out_indices: Union[int, Sequence[int]]) -> List[int]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        parsed = []
+        for index in out_indices:
+            if not isinstance(index, int) or not (
+                    -self.num_stages <= index < self.num_stages):
+                raise ValueError(
+                    f'out_indices={out_indices!r} has {index!r}; allowed: '
+                    f'0..{self.num_stages - 1} (or negative from the end).')
+            parsed.append(index % self.num_stages)
+        if not parsed or len(set(parsed)) != len(parsed):
+            raise ValueError(f'out_indices={out_indices!r} must list '
+                             'distinct stages.')
+        return sorted(parsed)
+
+    def init_weights(self) -> None:
+        if self.init_cfg is not None and self.init_cfg.get(
+                'type') == 'Pretrained':
+            from ...checkpoint import load_backbone_checkpoint
+            load_backbone_checkpoint(
+                self,
+                self.init_cfg['checkpoint'],
+                prefix=self.init_cfg.get('prefix'))
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)
+            raise ValueError('EfficientViT expects a 4-D (N, C, H, W) float '
+                             f'tensor, got {shape}.')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'Input has {x.shape[1]} channels, the model '
+                             f'was built with in_channels={self.in_channels}.')
+        if not x.is_floating_point():
+            raise TypeError(f'Input dtype {x.dtype} is not floating point; '
+                            'convert images with .float() first.')
+        if x.numel() == 0:
+            raise ValueError(f'Input of shape {tuple(x.shape)} is empty.')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        self._check_input(x)
+        x = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        return [self.patch_embed, *self.stages[:self.frozen_stages]]
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'EfficientViT':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def switch_to_deploy(self) -> None:
+        """Fuse every Conv-BN into a conv in place (inference only)."""
+        fuse_conv_bn(self)
+        self.deploy = True
+
+    def no_weight_decay_keys(self) -> List[str]:
+        """Names of the attention-bias tables (no weight decay on them)."""
+        return [
+            name for name, _ in self.named_parameters()
+            if name.endswith('attention_biases')
+        ]
