@@ -14,6 +14,7 @@ allow-list of the plain types mmengine stores in its checkpoints), so a file
 that carries code cannot run it.
 """
 import os
+import pickle
 import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
@@ -44,11 +45,32 @@ def _numpy_safe_globals() -> list:
     return [np.ndarray, np.dtype, _reconstruct, scalar, *dtypes]
 
 
+def _history_buffer_getattr(owner, name: str):
+    """Stands in for ``getattr`` while unpickling, where the only use
+    allowed is the one mmengine's ``HistoryBuffer`` makes: its state stores
+    its statistics methods, pickled as ``getattr(HistoryBuffer, 'mean')``.
+    Every other lookup is refused (a free ``getattr`` would let a pickle
+    reach and call arbitrary functions)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    methods = {'min', 'max', 'mean', 'current'} | set(
+        HistoryBuffer._statistics_methods)
+    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and \
+            name in methods:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'Refused getattr({type(owner).__name__}, {name!r}) while loading a '
+        'checkpoint: only the statistics methods of mmengine\'s '
+        'HistoryBuffer may be looked up.')
+
+
 def safe_globals() -> list:
     """The allow-list of non-tensor types accepted when unpickling: numpy
-    arrays/scalars and mmengine's ``HistoryBuffer`` (training logs)."""
+    arrays/scalars and mmengine's ``HistoryBuffer`` (training logs), with
+    the restricted ``getattr`` its pickled state needs."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return _numpy_safe_globals() + [HistoryBuffer]
+    return _numpy_safe_globals() + [
+        HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
+    ]
 
 
 def safe_torch_load(filename: str, map_location='cpu'):
