@@ -375,7 +375,6 @@ def load_backbone_checkpoint(backbone: nn.Module,
     return dict(loaded=len(weights), resized=resized)
 
 
-
 def adapt_model_state_dict(state_dict: dict, prefix: str,
                            backbone: nn.Module) -> None:
     """Rewrite, in place, the state dict being loaded into a whole model

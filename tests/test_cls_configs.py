@@ -55,7 +55,8 @@ def test_config_train_and_predict_step(path):
     cfg = load_config(path)
     model = MODELS.build(cfg.model)
     arch = cfg.model.backbone.arch
-    assert model.head.in_channels == WIDTHS[arch] == model.backbone.embed_dims[-1]
+    assert model.head.in_channels == WIDTHS[arch] == \
+        model.backbone.embed_dims[-1]
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     num_classes = cfg.model.head.num_classes
     data = dict(

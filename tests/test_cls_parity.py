@@ -28,7 +28,8 @@ from mmpretrain.registry import MODELS  # noqa: E402
 import evit_mm  # noqa: E402,F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONVERTER = osp.join(REPO, 'tools', 'model_converters', 'efficientvit_to_mm.py')
+CONVERTER = osp.join(REPO, 'tools', 'model_converters',
+                     'efficientvit_to_mm.py')
 ARCHS = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']
 # m0 runs in the fast suite, the other archs in the slow one.
 ARCH_PARAMS = [ARCHS[0]] + [
@@ -52,7 +53,8 @@ def randomize(model: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if name.endswith('bn.weight'):
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) + .5)
+                tensor.copy_(
+                    torch.rand(tensor.shape, generator=generator) + .5)
             elif name.endswith(('bn.bias', 'attention_biases', 'linear.bias',
                                 'fc1.bias', 'fc2.bias')):
                 tensor.copy_(
@@ -113,7 +115,8 @@ def convert(src: str, dst: str, *options: str) -> None:
 
 @pytest.fixture(scope='module')
 def images() -> torch.Tensor:
-    return torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(2, 3, 224, 224, generator=generator)
 
 
 @pytest.fixture(scope='module', params=ARCH_PARAMS)

@@ -41,8 +41,8 @@ class EfficientViTClsHead(ClsHead):
                  deploy: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        for name, value in (('num_classes', num_classes), ('in_channels',
-                                                            in_channels)):
+        for name, value in (('num_classes', num_classes),
+                            ('in_channels', in_channels)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f'{name}={value!r} must be a positive integer.')
