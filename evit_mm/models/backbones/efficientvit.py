@@ -261,13 +261,18 @@ class EfficientViT(BaseModule):
             raise ValueError(f'Input of shape {tuple(x.shape)} is empty.')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Feature maps of the ``out_indices`` stages, NCHW-contiguous.
+
+        Inside, maps are kept channels-last: 1x1 convolutions and attention
+        then read them as token matrices without copies.
+        """
         self._check_input(x)
-        x = self.patch_embed(x)
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return tuple(outs)
 
     def _frozen_modules(self) -> List[nn.Module]:
