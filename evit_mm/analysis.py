@@ -56,8 +56,9 @@ def flop_analyzer(model: nn.Module,
         model (nn.Module): The model; it is traced as is (call ``eval()``
             first for inference numbers).
         inputs (Sequence): Positional inputs of ``model.forward``.
-        count_bn (bool): Count BatchNorm (one FLOP per element) instead of
-            treating it as folded into the previous layer. Defaults to False.
+        count_bn (bool): Count BatchNorm (mmengine's rule: a scale and a
+            shift per element in eval) instead of treating it as folded into
+            the previous layer. Defaults to False.
     """
     # mmengine's default handles, with baddbmm added and BatchNorm optional
     # (a None handle does not remove a default one, hence the explicit set).

@@ -34,7 +34,7 @@ def test_classifier_logits_match_timm(arch):
     reference, ours = classifier_pair(arch)
     fused = copy.deepcopy(ours)
     fused.switch_to_deploy()
-    for shape in [(1, 3, 224, 224), (3, 3, 224, 224), (2, 3, 160, 288)]:
+    for shape in [(2, 3, 224, 224), (1, 3, 160, 288)]:
         x = torch.randn(shape)
         with torch.no_grad():
             expected = reference(x)

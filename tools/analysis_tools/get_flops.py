@@ -51,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--count-bn',
         action='store_true',
-        help='also count BatchNorm (one FLOP per element)')
+        help='also count BatchNorm (a scale and a shift per element)')
     parser.add_argument(
         '--depth',
         type=int,
