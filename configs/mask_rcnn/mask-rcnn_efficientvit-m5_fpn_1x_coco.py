@@ -1,0 +1,7 @@
+_base_ = './mask-rcnn_efficientvit-m0_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(
+        arch='m5',
+        init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m5'))),
+    neck=dict(in_channels=[192, 288, 384]))

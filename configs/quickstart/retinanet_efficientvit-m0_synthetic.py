@@ -1,0 +1,71 @@
+# Quickstart: RetinaNet-M0 trained from scratch on the synthetic shapes
+# dataset (tools/dataset_converters/make_synthetic_data.py) in a few minutes
+# on 2 CPU cores. The official COCO config with a smaller head, 256x256
+# images, a higher LR and a short schedule.
+_base_ = '../retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py'
+
+data_root = 'data/synthetic/coco/'
+metainfo = dict(
+    classes=('circle', 'square', 'triangle'),
+    palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30)])
+image_size = (192, 192)
+max_epochs = 12
+
+model = dict(
+    backbone=dict(norm_eval=False, init_cfg=None),
+    neck=dict(out_channels=64),
+    bbox_head=dict(
+        num_classes=3, in_channels=64, feat_channels=64, stacked_convs=2))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    batch_sampler=None,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=50),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
+         eta_min=2e-5)
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+log_processor = dict(window_size=10)
+auto_scale_lr = dict(base_batch_size=8)

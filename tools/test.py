@@ -1,0 +1,73 @@
+"""Test (and evaluate) a checkpoint with an mmdet, mmseg or mmpretrain config.
+
+Same options as mmdet's ``tools/test.py``; ``--out`` and ``--show-dir``
+behave as in the config's own toolbox. Example::
+
+    python tools/test.py CONFIG work_dirs/NAME/epoch_12.pth --show-dir vis
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
+                            apply_test_options, setup_distributed)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir',
+                        help='the dir to save the evaluation metrics')
+    parser.add_argument(
+        '--out', help='dump the predictions: a .pkl file (detection, '
+        'classification) or a folder of label maps (segmentation)')
+    parser.add_argument('--show', action='store_true',
+                        help='show the predictions in a window')
+    parser.add_argument(
+        '--show-dir', help='save images with the predictions drawn here '
+        '(detection: under WORK_DIR/TIMESTAMP/)')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='seconds each --show image stays up')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation (tta_model and '
+                        'tta_pipeline of the config)')
+    parser.add_argument('--amp', action='store_true',
+                        help='test in mixed precision')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (a list: key="[a,b]" or '
+        'key=a,b); merged into the config')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    allow_mmengine_checkpoints()
+    cfg = apply_test_options(
+        Config.fromfile(args.config), args.config, args.checkpoint,
+        work_dir=args.work_dir, out=args.out, show=args.show,
+        show_dir=args.show_dir, wait_time=args.wait_time, tta=args.tta,
+        amp=args.amp, launcher=args.launcher, cfg_options=args.cfg_options)
+    setup_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
+        Runner.from_cfg(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

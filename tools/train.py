@@ -1,0 +1,65 @@
+"""Train a model from an mmdet, mmseg or mmpretrain config.
+
+Same options as mmdet's ``tools/train.py``; works on torch >= 2.6 with safe
+checkpoint loading (``--resume``) and with ``--launcher pytorch`` on machines
+without a GPU (gloo). Examples::
+
+    python tools/train.py configs/quickstart/retinanet_efficientvit-m0_synthetic.py
+    python tools/train.py CONFIG --resume            # latest checkpoint
+    bash tools/dist_train.sh CONFIG 2                # 2 processes (DDP)
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
+                            apply_train_options, setup_distributed)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the LR by the actual total batch size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from this checkpoint, or without a value from the '
+        'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (a list: key="[a,b]" or '
+        'key=a,b); merged into the config')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    allow_mmengine_checkpoints()
+    cfg = apply_train_options(
+        Config.fromfile(args.config), args.config, work_dir=args.work_dir,
+        amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
+        launcher=args.launcher, cfg_options=args.cfg_options)
+    setup_distributed(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
+        Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
