@@ -305,8 +305,8 @@ def guess_arch(backbone_state: StateDict) -> Optional[str]:
 
 def _select_backbone(state_dict: StateDict, prefix: Optional[str],
                      filename: str) -> Tuple[StateDict, int]:
-    """Backbone weights without prefix, and the number of dropped head
-    tensors."""
+    """Backbone weights without prefix, and the number of tensors left out
+    (heads, necks: everything outside the backbone)."""
     if prefix is None:
         prefix = 'backbone.' if any(
             k.startswith('backbone.') for k in state_dict) else ''
@@ -317,10 +317,10 @@ def _select_backbone(state_dict: StateDict, prefix: Optional[str],
         raise CheckpointError(
             f'No weights in {filename} start with prefix {prefix!r}; its '
             f'first keys are {list(state_dict)[:5]}.')
-    dropped = [k for k in selected if k.startswith(('head.', 'neck.'))]
-    for key in dropped:
+    heads = [k for k in selected if k.startswith('head.')]
+    for key in heads:
         selected.pop(key)
-    return selected, len(dropped)
+    return selected, len(state_dict) - len(selected)
 
 
 def load_backbone_checkpoint(backbone: nn.Module,
@@ -390,7 +390,7 @@ def load_backbone_checkpoint(backbone: nn.Module,
     backbone.load_state_dict(weights, strict=True)
     print_log(
         f'Loaded {len(weights)} backbone tensors from {filename} ({layout} '
-        f'layout); dropped {dropped} head tensors; resized '
+        f'layout); left out {dropped} non-backbone tensors; resized '
         f'{len(resized)} attention-bias tables to the model windows'
         + (f': {resized}' if resized else '.'),
         logger=logger)
