@@ -423,3 +423,37 @@ def test_same_seed_gives_the_same_losses(tmp_path, tiny_data):
     assert runs[0] == runs[1]
     # the losses do change from iteration to iteration (a real run)
     assert len({loss for _, loss in runs[0]}) > 10
+
+
+# ------------------------------------------------------ backbone extremes
+
+
+@pytest.mark.parametrize('size,expected', [
+    ((1, 1), [(1, 1)] * 3),
+    ((2, 3), [(1, 1)] * 3),
+])
+def test_smallest_inputs(size, expected):
+    model = EfficientViT('m0').eval()
+    with torch.no_grad():
+        outputs = model(torch.randn(2, 3, *size))
+    assert [tuple(o.shape[2:]) for o in outputs] == expected
+    assert all(torch.isfinite(o).all() for o in outputs)
+
+
+@pytest.mark.slow
+def test_very_large_input_in_eval():
+    """2048 x 2048: maps of 128, 64 and 32 (each stride-2 conv rounds up),
+    finite, and a window far from the border sees only its neighbourhood:
+    changing the bottom-right corner leaves the top-left outputs alone."""
+    model = EfficientViT('m0').eval()
+    x = torch.randn(1, 3, 2048, 2048)
+    with torch.no_grad():
+        outputs = model(x)
+        x[..., 1024:, 1024:] = 0
+        changed = model(x)
+    assert [tuple(o.shape[2:]) for o in outputs] == [(128, 128), (64, 64),
+                                                      (32, 32)]
+    assert all(torch.isfinite(o).all() for o in outputs)
+    torch.testing.assert_close(changed[0][..., :14, :14],
+                               outputs[0][..., :14, :14])
+    assert not torch.equal(changed[0], outputs[0])
