@@ -125,6 +125,16 @@ def test_runner_entry_points_refuse_code(tmp_path, entry):
     assert not osp.exists(marker)
 
 
+def test_converter_refuses_code(tmp_path):
+    path, marker = write_malicious(tmp_path)
+    result = run_tool(osp.join('model_converters', 'efficientvit_to_mm.py'),
+                      path, str(tmp_path / 'out.pth'))
+    assert result.returncode != 0
+    assert f'CheckpointError: Refused to load {path}' in result.stderr
+    assert not osp.exists(marker)
+    assert not (tmp_path / 'out.pth').exists()
+
+
 # -------------------------------------------------------------- fit checks
 
 
