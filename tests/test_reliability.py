@@ -14,15 +14,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
-from torch.utils.data import Dataset
 
 from evit_mm.checkpoint import CheckpointError, safe_torch_load
 from evit_mm.engine import (AtomicCheckpointHook, check_checkpoint_fits,
                             use_safe_checkpoint_loading)
 from evit_mm.models.backbones.efficientvit import EfficientViT
+from test_runtime import ToyDataset, ToyModel
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'tiny_classifier.py')
@@ -47,33 +46,6 @@ def write_malicious(tmp_path, name='evil.pth'):
     path = str(tmp_path / name)
     torch.save({'state_dict': {}, 'meta': Payload(marker)}, path)
     return path, marker
-
-
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, targets=None, mode='tensor'):
-        outputs = self.linear(inputs)
-        if mode == 'loss':
-            return dict(loss=((outputs - targets)**2).mean())
-        return outputs
-
-
-class ToyDataset(Dataset):
-
-    def __init__(self):
-        self.inputs = torch.randn(4, 2,
-                                  generator=torch.Generator().manual_seed(0))
-
-    def __len__(self):
-        return len(self.inputs)
-
-    def __getitem__(self, index):
-        return dict(inputs=self.inputs[index],
-                    targets=self.inputs[index].sum(0, keepdim=True))
 
 
 def toy_runner(work_dir, max_epochs, hook='AtomicCheckpointHook',
@@ -184,6 +156,29 @@ def test_fit_check_names_the_file_and_the_problem(tmp_path):
         check_checkpoint_fits(model, partial, 'p.pth', strict=True)
 
 
+def test_fit_hook_unwraps_test_time_augmentation(tmp_path):
+    from types import SimpleNamespace
+
+    from mmengine.model import BaseTTAModel
+
+    from evit_mm.engine import CheckpointFitHook
+
+    class TTA(BaseTTAModel):
+
+        def merge_preds(self, data_samples_list):
+            return data_samples_list
+
+    model = Detectorish(TINY_ARCH)
+    model.test_step = lambda data: data  # what BaseTTAModel asks for
+    runner = SimpleNamespace(model=TTA(module=model), _load_from='a.pth',
+                             _resume=False, work_dir=str(tmp_path))
+    hook = CheckpointFitHook(strict=True)
+    hook.after_load_checkpoint(runner, {'state_dict': model.state_dict()})
+    with pytest.raises(CheckpointError, match="a.pth.*looks like arch 'm1'"):
+        hook.after_load_checkpoint(
+            runner, {'state_dict': Detectorish('m1').state_dict()})
+
+
 def test_resume_of_another_model_is_refused(tmp_path):
     use_safe_checkpoint_loading()
     path = str(tmp_path / 'conv.pth')
@@ -226,7 +221,7 @@ def test_atomic_hook_keeps_the_last_checkpoint_when_killed(
     monkeypatch.undo()
     runner = toy_runner(tmp_path, 2, resume=True)
     runner.train()
-    assert runner.iter == 4
+    assert runner.iter == 8  # 2 epochs of 4 iterations
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['epoch_2.pth']
     assert not list(tmp_path.glob('.*tmp*'))
 

@@ -26,7 +26,7 @@ from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook, Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import CheckpointLoader, find_latest_checkpoint
 
@@ -241,8 +241,9 @@ class CheckpointFitHook(Hook):
         return find_latest_checkpoint(runner.work_dir)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = runner.model
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+            model = model.module  # as mmengine's load_state_dict unwraps
         check_checkpoint_fits(model, checkpoint, self._source(runner),
                               self.strict or runner._resume)
 
