@@ -302,6 +302,26 @@ def test_tools_refuse_code_at_every_entry_point(tmp_path, tiny_data, entry):
     assert not osp.exists(marker)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('demo,config', [
+    ('image_classification_demo.py', TINY_CONFIG),
+    ('image_demo.py', osp.join(REPO_ROOT, 'configs', 'quickstart',
+                               'retinanet_efficientvit-m0_synthetic.py')),
+])
+def test_demos_refuse_code(tmp_path, tiny_data, demo, config):
+    path, marker = write_malicious(tmp_path)
+    image = osp.join(tiny_data, 'val', 'circle', '000000.jpg')
+    args = [image, config, path] if demo.startswith('image_class') else [
+        image, config, '--weights', path, '--out-dir', str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'demo', demo), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert f'CheckpointError: Refused to load {path}' in result.stderr, \
+        result.stderr[-2000:]
+    assert not osp.exists(marker)
+
+
 def _tiny_checkpoint(path, arch=TINY_ARCH):
     """A checkpoint of the tiny classifier (or of it with another arch)."""
     from mmengine.config import Config
