@@ -46,6 +46,15 @@ def test_same_arguments_same_bytes_and_prefix_stable(dataset, tmp_path):
         if name.endswith('.jpg'):
             assert full[name] == digest, name
 
+    marker = tmp_path / 'fewer' / 'coco' / 'train' / '000000.jpg'
+    marker.write_bytes(b'kept')
+    generate(str(tmp_path / 'fewer'), formats=['coco'], num_train=2,
+             num_val=1, img_size=(96, 80), seed=3, skip_existing=True)
+    assert marker.read_bytes() == b'kept'
+    generate(str(tmp_path / 'fewer'), formats=['coco'], num_train=3,
+             num_val=1, img_size=(96, 80), seed=3, skip_existing=True)
+    assert marker.read_bytes() != b'kept'  # other arguments: rewritten
+
     generate(str(tmp_path / 'other'), formats=['coco'], num_train=2,
              num_val=1, img_size=(96, 80), seed=4)
     other = _digests(tmp_path / 'other' / 'coco')

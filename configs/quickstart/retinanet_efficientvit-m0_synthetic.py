@@ -8,7 +8,7 @@ data_root = 'data/synthetic/coco/'
 metainfo = dict(
     classes=('circle', 'square', 'triangle'),
     palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30)])
-image_size = (256, 256)
+image_size = (192, 192)
 max_epochs = 12
 
 model = dict(

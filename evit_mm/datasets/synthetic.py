@@ -292,7 +292,8 @@ def generate(out_dir: str,
              num_train: int = 200,
              num_val: int = 50,
              img_size: Tuple[int, int] = (256, 256),
-             seed: int = 0) -> Dict[str, str]:
+             seed: int = 0,
+             skip_existing: bool = False) -> Dict[str, str]:
     """Write the synthetic dataset in the given layouts.
 
     Args:
@@ -303,9 +304,11 @@ def generate(out_dir: str,
         num_val (int): Validation images per format.
         img_size (tuple[int, int]): ``(width, height)`` of every image.
         seed (int): Seed; equal arguments give byte-identical files.
+        skip_existing (bool): Leave a format's folder alone when its
+            ``meta.json`` records these same arguments.
 
     Returns:
-        dict: The folder written for each format.
+        dict: The folder of each format (written or kept).
     """
     width, height = img_size
     _check_args(width, height, dict(num_train=num_train, num_val=num_val),
@@ -313,13 +316,23 @@ def generate(out_dir: str,
     written = {}
     for fmt in formats:
         root = osp.join(out_dir, fmt)
+        meta = dict(format=fmt, classes=list(CLASSES), num_train=num_train,
+                    num_val=num_val, img_size=[width, height], seed=seed)
+        written[fmt] = root
+        if skip_existing and _read_meta(root) == meta:
+            continue
         for split_index, (split, count) in enumerate(
                 zip(_SPLITS[fmt], (num_train, num_val))):
             _WRITERS[fmt](root, split, split_index, count, width, height,
                           seed)
         with open(osp.join(root, 'meta.json'), 'w') as f:
-            json.dump(dict(format=fmt, classes=list(CLASSES),
-                           num_train=num_train, num_val=num_val,
-                           img_size=[width, height], seed=seed), f, indent=2)
-        written[fmt] = root
+            json.dump(meta, f, indent=2)
     return written
+
+
+def _read_meta(root: str) -> dict:
+    try:
+        with open(osp.join(root, 'meta.json')) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}

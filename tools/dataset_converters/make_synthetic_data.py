@@ -32,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--img-size', type=int, nargs='+', default=[256],
                         metavar='SIZE', help='SIDE, or WIDTH HEIGHT')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--skip-existing', action='store_true',
+        help='keep a format whose meta.json records the same arguments')
     args = parser.parse_args(argv)
     if len(args.img_size) not in (1, 2):
         parser.error(f'--img-size takes SIDE or WIDTH HEIGHT, got '
@@ -44,7 +47,8 @@ def main(argv=None) -> None:
     width, height = (args.img_size * 2)[:2]
     start = time.time()
     written = generate(args.out_dir, args.formats, args.num_train,
-                       args.num_val, (width, height), args.seed)
+                       args.num_val, (width, height), args.seed,
+                       skip_existing=args.skip_existing)
     for fmt, root in written.items():
         print(f'{fmt}: {root}')
     print(f'{args.num_train} train + {args.num_val} val images of '

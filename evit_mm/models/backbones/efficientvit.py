@@ -301,3 +301,12 @@ class EfficientViT(BaseModule):
             name for name, _ in self.named_parameters()
             if name.endswith('attention_biases')
         ]
+
+    def _checkpoint_filter(self, state_dict: dict, prefix: str,
+                           *args) -> None:
+        """Load-state-dict pre-hook that mmpretrain's ``ImageClassifier``
+        registers for its backbone: whole-model official and timm
+        checkpoints load directly (see
+        :func:`evit_mm.checkpoint.adapt_model_state_dict`)."""
+        from ...checkpoint import adapt_model_state_dict
+        adapt_model_state_dict(state_dict, prefix, self)

@@ -1,0 +1,3 @@
+from .optim_wrapper import AGCOptimWrapper
+
+__all__ = ['AGCOptimWrapper']

@@ -1,0 +1,256 @@
+"""Runtime fixes and tool options: safe loading of mmengine checkpoints,
+resuming a run, CPU distributed setup, and the options of the tools."""
+import os
+import shutil
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+from evit_mm.checkpoint import CheckpointError, read_checkpoint
+from evit_mm.engine import (allow_mmengine_checkpoints, apply_test_options,
+                            apply_train_options, setup_distributed)
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+        with torch.no_grad():  # the same start in every run
+            self.linear.weight.copy_(torch.tensor([[0.5, -0.5]]))
+            self.linear.bias.zero_()
+
+    def forward(self, inputs, targets=None, mode='tensor'):
+        outputs = self.linear(inputs)
+        if mode == 'loss':
+            return dict(loss=((outputs - targets)**2).mean())
+        return outputs
+
+
+class ToyDataset(Dataset):
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(0)
+        self.inputs = torch.randn(8, 2, generator=generator)
+        self.targets = self.inputs.sum(1, keepdim=True)
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def __getitem__(self, index):
+        return dict(inputs=self.inputs[index], targets=self.targets[index])
+
+
+def _runner(work_dir, max_epochs, resume_from=None):
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+            batch_size=2,
+            collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[1, 2],
+                             gamma=0.5),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1),
+            logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0),
+        resume=resume_from is not None,
+        load_from=resume_from,
+        default_scope='mmengine',
+        experiment_name=f'toy_{max_epochs}_{resume_from is not None}')
+
+
+@pytest.fixture
+def clean_allow_list():
+    """Run with torch's process-wide allow-list emptied, restore it after."""
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+@pytest.fixture(scope='module')
+def toy_runs(tmp_path_factory):
+    """A 3-epoch run, and the same run resumed from its epoch-1 checkpoint
+    in another folder (as if it had stopped there)."""
+    allow_mmengine_checkpoints()
+    full = tmp_path_factory.mktemp('full')
+    _runner(full, 3).train()
+    resumed = tmp_path_factory.mktemp('resumed')
+    shutil.copy(full / 'epoch_1.pth', resumed / 'epoch_1.pth')
+    runner = _runner(resumed, 3, resume_from=str(resumed / 'epoch_1.pth'))
+    runner.train()
+    return full, resumed, runner
+
+
+def test_mmengine_checkpoint_needs_and_gets_the_allow_list(
+        toy_runs, clean_allow_list):
+    path = str(toy_runs[0] / 'epoch_1.pth')
+    with pytest.raises(Exception, match='Weights only load failed'):
+        torch.load(path, weights_only=True)
+    allow_mmengine_checkpoints()
+    checkpoint = torch.load(path, weights_only=True)
+    buffer = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert buffer.mean() > 0
+    assert checkpoint['meta']['epoch'] == 1
+
+
+def test_other_getattr_uses_are_refused(tmp_path, clean_allow_list):
+
+    class Payload:
+
+        def __reduce__(self):
+            return getattr, ('text', 'upper')
+
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'x': Payload()}, path)
+    allow_mmengine_checkpoints()
+    with pytest.raises(Exception, match="Refused getattr\\(str, 'upper'\\)"):
+        torch.load(path, weights_only=True)
+    with pytest.raises(CheckpointError, match='Refused'):
+        read_checkpoint(path)
+
+
+def test_resume_continues_iterations_optimizer_and_schedule(toy_runs):
+    full, resumed, runner = toy_runs
+    assert runner.epoch == 3 and runner.iter == 12  # 4 iterations an epoch
+    a = torch.load(str(full / 'epoch_3.pth'), weights_only=True)
+    b = torch.load(str(resumed / 'epoch_3.pth'), weights_only=True)
+    assert (a['meta']['iter'], b['meta']['iter']) == (12, 12)
+    for key, value in a['state_dict'].items():
+        torch.testing.assert_close(b['state_dict'][key], value)
+    for key in ('exp_avg', 'exp_avg_sq', 'step'):
+        for index, state in a['optimizer']['state'].items():
+            torch.testing.assert_close(b['optimizer']['state'][index][key],
+                                       state[key])
+    # the LR halved after epochs 1 and 2 in both runs
+    assert a['optimizer']['param_groups'][0]['lr'] == pytest.approx(0.0025)
+    assert b['optimizer']['param_groups'][0]['lr'] == pytest.approx(0.0025)
+    assert a['param_schedulers'] == b['param_schedulers']
+
+
+def test_resume_starts_from_the_checkpoint(toy_runs):
+    _, resumed, runner = toy_runs
+    start = torch.load(str(resumed / 'epoch_1.pth'), weights_only=True)
+    assert start['meta']['iter'] == 4
+    assert start['optimizer']['param_groups'][0]['lr'] == pytest.approx(0.005)
+    # the restored log history goes on with epochs 2 and 3
+    logs = runner.message_hub.get_scalar('train/lr').data[0]
+    assert list(logs) == [0.01] * 4 + [0.005] * 4 + [0.0025] * 4
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
+def test_setup_distributed_on_cpu(monkeypatch):
+    cfg = Config(dict(launcher='none'))
+    setup_distributed(cfg)
+    assert 'model_wrapper_cfg' not in cfg
+
+    import torch.distributed as dist
+    for name, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
+                            MASTER_ADDR='127.0.0.1',
+                            MASTER_PORT=str(29400 + os.getpid() % 500)
+                            ).items():
+        monkeypatch.setenv(name, value)
+    cfg = Config(dict(launcher='pytorch',
+                      env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    set_device = torch.cuda.set_device
+    try:
+        setup_distributed(cfg)
+        assert dist.is_initialized() and dist.get_backend() == 'gloo'
+        assert torch.cuda.set_device is set_device  # restored
+        assert cfg.model_wrapper_cfg == dict(
+            type='MMDistributedDataParallel', broadcast_buffers=False,
+            find_unused_parameters=False, device_ids=None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            nn.Linear(2, 1), device_ids=cfg.model_wrapper_cfg.device_ids)
+        assert model(torch.ones(1, 2)).shape == (1, 1)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _cfg(scope):
+    hooks = dict(
+        mmdet=dict(type='DetVisualizationHook'),
+        mmseg=dict(type='SegVisualizationHook'),
+        mmpretrain=dict(type='VisualizationHook', enable=False))
+    return Config(
+        dict(default_scope=scope,
+             default_hooks=dict(visualization=hooks[scope]),
+             visualizer=dict(type='Visualizer'),
+             optim_wrapper=dict(type='OptimWrapper'),
+             auto_scale_lr=dict(enable=False, base_batch_size=16),
+             test_evaluator=dict(type='Metric')))
+
+
+def test_train_options():
+    cfg = apply_train_options(
+        _cfg('mmdet'), 'configs/a/b_c.py', auto_scale_lr=True,
+        resume='auto', launcher='pytorch',
+        cfg_options={'optim_wrapper.clip_grad': None})
+    assert cfg.work_dir == os.path.join('./work_dirs', 'b_c')
+    assert cfg.resume and cfg.load_from is None
+    assert cfg.auto_scale_lr.enable and cfg.launcher == 'pytorch'
+    assert 'clip_grad' in cfg.optim_wrapper
+    cfg = apply_train_options(_cfg('mmdet'), 'x.py', work_dir='w',
+                              resume='w/epoch_1.pth')
+    assert (cfg.work_dir, cfg.resume, cfg.load_from) == \
+        ('w', True, 'w/epoch_1.pth')
+    bare = _cfg('mmdet')
+    bare.pop('auto_scale_lr')
+    with pytest.raises(RuntimeError, match='auto_scale_lr'):
+        apply_train_options(bare, 'x.py', auto_scale_lr=True)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')
+def test_amp_without_gpu_is_refused():
+    with pytest.raises(RuntimeError, match='--amp needs a CUDA GPU'):
+        apply_train_options(_cfg('mmdet'), 'x.py', amp=True)
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
+def test_test_options_per_toolbox(scope):
+    out = 'preds' if scope == 'mmseg' else 'preds.pkl'
+    cfg = apply_test_options(_cfg(scope), 'x.py', 'ckpt.pth', out=out,
+                             show_dir='vis')
+    hook = cfg.default_hooks.visualization
+    assert cfg.load_from == 'ckpt.pth'
+    if scope == 'mmdet':
+        assert hook.draw and hook.test_out_dir == 'vis'
+        assert cfg.test_evaluator[-1] == dict(type='DumpDetResults',
+                                              out_file_path='preds.pkl')
+    elif scope == 'mmseg':
+        assert hook.draw and cfg.visualizer.save_dir == 'vis'
+        assert cfg.test_evaluator.output_dir == 'preds'
+        assert cfg.test_evaluator.keep_results
+    else:
+        assert hook.enable and hook.out_dir == 'vis'
+        assert cfg.test_evaluator[-1] == dict(type='DumpResults',
+                                              out_file_path='preds.pkl')
+    if scope != 'mmseg':
+        assert cfg.test_evaluator[0] == dict(type='Metric')
+
+
+def test_test_option_errors_name_the_value():
+    with pytest.raises(ValueError, match="'preds.json'"):
+        apply_test_options(_cfg('mmdet'), 'x.py', 'c.pth', out='preds.json')
+    cfg = _cfg('mmdet')
+    cfg.default_scope = 'mmocr'
+    with pytest.raises(ValueError, match="default_scope='mmocr'"):
+        apply_test_options(cfg, 'x.py', 'c.pth')
+    cfg = _cfg('mmdet')
+    cfg.default_hooks.pop('visualization')
+    with pytest.raises(RuntimeError, match='visualization hook'):
+        apply_test_options(cfg, 'x.py', 'c.pth', show_dir='vis')
+    with pytest.raises(RuntimeError, match='tta_model'):
+        apply_test_options(_cfg('mmdet'), 'x.py', 'c.pth', tta=True)
