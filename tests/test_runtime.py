@@ -2,6 +2,8 @@
 resuming a run, CPU distributed setup, and the options of the tools."""
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -254,3 +256,14 @@ def test_test_option_errors_name_the_value():
         apply_test_options(cfg, 'x.py', 'c.pth', show_dir='vis')
     with pytest.raises(RuntimeError, match='tta_model'):
         apply_test_options(_cfg('mmdet'), 'x.py', 'c.pth', tta=True)
+
+
+def test_import_needs_no_toolbox():
+    """``import evit_mm`` (models and engine) loads none of mmdet, mmseg or
+    mmpretrain."""
+    code = ('import sys, evit_mm, evit_mm.engine; '
+            'print(sorted(m for m in ("mmdet", "mmseg", "mmpretrain") '
+            'if m in sys.modules))')
+    result = subprocess.run([sys.executable, '-c', code], text=True,
+                            capture_output=True, check=True)
+    assert result.stdout.strip() == '[]'

@@ -8,17 +8,20 @@
 #   WORK_DIR   checkpoints, logs, drawings     (work_dirs/quickstart)
 #   DATA_DIR   dataset root                    (data/synthetic)
 #   EPOCHS     training epochs                 (the config's)
-#   NUM_TRAIN, NUM_VAL  dataset size           (400, 100)
+#   NUM_TRAIN, NUM_VAL  dataset size           (1000, 100)
 #   SKIP_INSTALL=1      do not run tools/install.sh
 #   PYTHON     interpreter                     (python3)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# Idle OpenMP threads sleep instead of spinning: on a busy machine spinning
+# threads otherwise burn most of the CPU time.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 PYTHON=${PYTHON:-python3}
 CONFIG=configs/quickstart/retinanet_efficientvit-m0_synthetic.py
 WORK_DIR=${WORK_DIR:-work_dirs/quickstart}
 DATA_DIR=${DATA_DIR:-data/synthetic}
-NUM_TRAIN=${NUM_TRAIN:-400}
+NUM_TRAIN=${NUM_TRAIN:-1000}
 NUM_VAL=${NUM_VAL:-100}
 start=$(date +%s)
 

@@ -6,19 +6,16 @@ behave as in the config's own toolbox. Example::
     python tools/test.py CONFIG work_dirs/NAME/epoch_12.pth --show-dir vis
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
-from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
-                            apply_test_options, harden_runtime,
-                            setup_distributed)
+from evit_mm.engine import (add_launch_arguments,  # noqa: E402
+                            apply_test_options, build_runner,
+                            parse_tool_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,32 +40,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'tta_pipeline of the config)')
     parser.add_argument('--amp', action='store_true',
                         help='test in mixed precision')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (a list: key="[a,b]" or '
-        'key=a,b); merged into the config')
-    parser.add_argument('--launcher',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_arguments(parser)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    allow_mmengine_checkpoints()
     cfg = apply_test_options(
         Config.fromfile(args.config), args.config, args.checkpoint,
         work_dir=args.work_dir, out=args.out, show=args.show,
         show_dir=args.show_dir, wait_time=args.wait_time, tta=args.tta,
         amp=args.amp, launcher=args.launcher, cfg_options=args.cfg_options)
-    harden_runtime(cfg, strict_load=True)
-    setup_distributed(cfg)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
-        Runner.from_cfg(cfg)
-    return runner.test()
+    return build_runner(cfg, strict_load=True).test()
 
 
 if __name__ == '__main__':

@@ -9,19 +9,16 @@ without a GPU (gloo). Examples::
     bash tools/dist_train.sh CONFIG 2                # 2 processes (DDP)
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
-from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
-                            apply_train_options, harden_runtime,
-                            setup_distributed)
+from evit_mm.engine import (add_launch_arguments,  # noqa: E402
+                            apply_train_options, build_runner,
+                            parse_tool_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,31 +33,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or without a value from the '
         'latest checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (a list: key="[a,b]" or '
-        'key=a,b); merged into the config')
-    parser.add_argument('--launcher',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_arguments(parser)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    allow_mmengine_checkpoints()
     cfg = apply_train_options(
         Config.fromfile(args.config), args.config, work_dir=args.work_dir,
         amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
         launcher=args.launcher, cfg_options=args.cfg_options)
-    harden_runtime(cfg, strict_load=False)
-    setup_distributed(cfg)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
-        Runner.from_cfg(cfg)
-    runner.train()
+    build_runner(cfg, strict_load=False).train()
 
 
 if __name__ == '__main__':

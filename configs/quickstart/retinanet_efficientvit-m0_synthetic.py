@@ -1,7 +1,8 @@
 # Quickstart: RetinaNet-M0 trained from scratch on the synthetic shapes
-# dataset (tools/dataset_converters/make_synthetic_data.py) in a few minutes
-# on 2 CPU cores. The official COCO config with a smaller head, 256x256
-# images, a higher LR and a short schedule.
+# dataset (tools/quickstart.sh makes it: 1000 train / 100 val images of
+# 192x192) in a few minutes on 2 CPU cores. The official COCO config with
+# what a short from-scratch run needs: a narrower head with GroupNorm, a
+# GIoU box loss, small images, a higher LR and a 12-epoch cosine schedule.
 _base_ = '../retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py'
 
 data_root = 'data/synthetic/coco/'
@@ -15,7 +16,13 @@ model = dict(
     backbone=dict(norm_eval=False, init_cfg=None),
     neck=dict(out_channels=64),
     bbox_head=dict(
-        num_classes=3, in_channels=64, feat_channels=64, stacked_convs=2))
+        num_classes=3,
+        in_channels=64,
+        feat_channels=64,
+        stacked_convs=2,
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
+        reg_decoded_bbox=True,
+        loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=2.0)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -69,3 +76,4 @@ default_hooks = dict(
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 log_processor = dict(window_size=10)
 auto_scale_lr = dict(base_batch_size=8)
+randomness = dict(seed=0)

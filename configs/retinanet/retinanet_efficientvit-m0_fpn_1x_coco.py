@@ -9,10 +9,6 @@ _base_ = [
 model = dict(
     backbone=_base_.efficientvit_backbone,
     neck=dict(
-        _delete_=True,
-        type='EfficientViTFPN',
-        in_channels=[64, 128, 192],
-        out_channels=256,
-        num_outs=5,
+        _base_.efficientvit_fpn,
         num_extra_trans_convs=1,
         add_extra_convs='on_input'))

@@ -1,0 +1,48 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: the launcher
+options and building the runner with the runtime fixes in place."""
+import argparse
+import os
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .reliability import harden_runtime
+from .runtime import allow_mmengine_checkpoints, setup_distributed
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cfg-options``, ``--launcher`` and ``--local-rank`` (the last
+    one passed by ``torch.distributed.launch``)."""
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (a list: key="[a,b]" or '
+        'key=a,b); merged into the config')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_tool_args(parser: argparse.ArgumentParser,
+                    argv: Optional[Sequence[str]] = None
+                    ) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` when no launcher set it."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_runner(cfg: Config, strict_load: bool) -> Runner:
+    """The config's runner (``runner_type`` or mmengine's ``Runner``), with
+    mmengine checkpoints loadable under safe loading, every checkpoint read
+    safely and checked against the model (``strict_load``: exact fit, as
+    for testing; see :func:`harden_runtime`), atomic checkpoint writes, and
+    distributed runs set up for machines without a GPU."""
+    allow_mmengine_checkpoints()
+    harden_runtime(cfg, strict_load=strict_load)
+    setup_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
