@@ -4,6 +4,7 @@ OpenMMLab config's model, ONNX export and onnxruntime sessions.
 Nothing here is imported by ``import evit_mm``; onnx and onnxruntime are
 imported only by the functions that need them.
 """
+import contextlib
 import io
 import os
 import warnings
@@ -16,7 +17,7 @@ from .checkpoint import (CheckpointError, convert_to_evit, extract_state_dict,
                          fuse_state_dict, read_checkpoint,
                          resize_attention_biases)
 from .models.backbones.efficientvit import EfficientViT
-from .models.layers import BNLinear, fuse_conv_bn
+from .models.layers import BNLinear, fixed_size_tracing, fuse_conv_bn
 
 CLASSIFIER_WINDOWS = (7, 7, 4)
 
@@ -174,7 +175,8 @@ def export_onnx(model: nn.Module,
 
     EfficientViT takes its size-independent path while traced (every window
     step is computed from the input shape), so a dynamic graph is correct at
-    any batch, height and width.
+    any batch, height and width; a static graph skips the window steps where
+    a map is exactly one window.
 
     Args:
         model (nn.Module): Model in eval mode (fuse it first for deploy).
@@ -204,7 +206,9 @@ def export_onnx(model: nn.Module,
                 axes.update({2: f'{name}_height', 3: f'{name}_width'})
             dynamic_axes[name] = axes
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    size_context = contextlib.nullcontext() if dynamic else \
+        fixed_size_tracing()
+    with torch.no_grad(), warnings.catch_warnings(), size_context:
         # Shape checks and shortcuts in Python are what tracing warns about;
         # the traced graph takes the general path and is shape-independent.
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
