@@ -23,7 +23,7 @@ def classifier_pair(arch: str, img_size: int = 224):
     reference = timm_model(arch, img_size)
     ours = EfficientViTClassifier(
         arch, window_size=(7, 7, 4) if img_size == 224 else 7)
-    ours.load_weights(reference.state_dict(), 'timm')
+    ours.load_state_dict(reference.state_dict())
     return reference, ours.eval()
 
 

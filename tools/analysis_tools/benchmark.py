@@ -252,7 +252,7 @@ def classifier_models(arch: str) -> Dict[str, nn.Module]:
     reference = randomize_statistics(
         timm.create_model(f'efficientvit_{arch}')).eval()
     ours = EfficientViTClassifier(arch)
-    ours.load_weights(reference.state_dict(), f'timm efficientvit_{arch}')
+    ours.load_state_dict(reference.state_dict())
     ours.eval()
     deploy = copy.deepcopy(ours)
     deploy.switch_to_deploy()
