@@ -16,6 +16,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmpretrain.apis import ImageClassificationInferencer  # noqa: E402
 
+from evit_mm.engine import use_safe_checkpoint_loading  # noqa: E402
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -35,6 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    use_safe_checkpoint_loading()
     inferencer = ImageClassificationInferencer(
         model=args.config, pretrained=args.checkpoint, device=args.device)
     scores = inferencer(args.image)[0]['pred_scores']

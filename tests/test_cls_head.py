@@ -1,5 +1,7 @@
-"""EfficientViTClsHead, DistillImageClassifier and AGCOptimWrapper, checked
-against hand-computed references."""
+"""EfficientViTClsHead, DistillImageClassifier and AdaptiveGradClipHook,
+checked against hand-computed references."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn as nn
@@ -7,13 +9,15 @@ import torch.nn.functional as F
 
 pytest.importorskip('mmpretrain')
 
+from mmengine.optim import OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
 from evit_mm.checkpoint import CheckpointError  # noqa: E402
 from evit_mm.models.heads import EfficientViTClsHead  # noqa: E402
-from evit_mm.optim import AGCOptimWrapper  # noqa: E402
+from evit_mm.hooks import (AdaptiveGradClipHook,  # noqa: E402
+                           clip_grad_adaptively)
 
 init_default_scope('mmpretrain')
 
@@ -254,8 +258,10 @@ def test_distill_classifier_errors(tmp_path):
         model.init_weights()
 
 
-def agc_wrapper(params, **kwargs):
-    return AGCOptimWrapper(torch.optim.SGD(params, lr=1.), **kwargs)
+def attach_agc(optim_wrapper, **kwargs) -> AdaptiveGradClipHook:
+    hook = AdaptiveGradClipHook(**kwargs)
+    hook.before_train(SimpleNamespace(optim_wrapper=optim_wrapper))
+    return hook
 
 
 def test_agc_clips_each_unit_to_its_weight_norm():
@@ -265,24 +271,32 @@ def test_agc_clips_each_unit_to_its_weight_norm():
     bias = nn.Parameter(torch.zeros(2))  # one unit of norm 0 -> 2e-5
     weight.grad = torch.tensor([[0.6, 0.8], [3e-6, 4e-6], [0., 0.01]])
     bias.grad = torch.tensor([0.3, 0.4])
-    agc_wrapper([weight, bias]).clip_adaptively()
+    clip_grad_adaptively(torch.optim.SGD([weight, bias], lr=1.), 0.02)
     torch.testing.assert_close(
         weight.grad, torch.tensor([[0.06, 0.08], [3e-6, 4e-6], [0., 0.01]]))
     torch.testing.assert_close(bias.grad, torch.tensor([1.2e-5, 1.6e-5]))
 
 
-def test_agc_step_updates_with_clipped_gradient():
+def test_agc_hook_clips_before_each_step_after_accumulation():
     weight = nn.Parameter(torch.tensor([[3., 4.]]))
-    wrapper = agc_wrapper([weight])
-    loss = (weight * torch.tensor([[6., 8.]])).sum()  # gradient norm 10
-    wrapper.update_params(loss)
-    # SGD with lr 1 moves by the clipped gradient, norm 0.02 * 5 = 0.1.
+    wrapper = OptimWrapper(
+        torch.optim.SGD([weight], lr=1.), accumulative_counts=2)
+    hook = attach_agc(wrapper, clip_factor=0.02)
+    # Two micro-batches (losses halved) accumulate the gradient [0.3, 0.4],
+    # norm 0.5, clipped once to 0.02 * 5 = 0.1: SGD with lr 1 moves by
+    # [0.06, 0.08] (clipping each half would move by [0.12, 0.16]).
+    for _ in range(2):
+        wrapper.update_params((weight * torch.tensor([[.3, .4]])).sum())
     torch.testing.assert_close(weight.detach(), torch.tensor([[2.94, 3.92]]))
+    # Detached after training: the next step is not clipped.
+    hook.after_train(None)
+    wrapper = OptimWrapper(torch.optim.SGD([weight], lr=1.))
+    wrapper.update_params((weight * torch.tensor([[.3, .4]])).sum())
+    torch.testing.assert_close(weight.detach(), torch.tensor([[2.64, 3.52]]))
 
 
-def test_agc_errors():
-    param = nn.Parameter(torch.ones(2))
-    with pytest.raises(ValueError, match='clip_grad'):
-        agc_wrapper([param], clip_grad=dict(max_norm=1.))
+def test_agc_hook_errors():
     with pytest.raises(ValueError, match='clip_factor=0'):
-        agc_wrapper([param], clip_factor=0)
+        AdaptiveGradClipHook(clip_factor=0)
+    with pytest.raises(ValueError, match='eps=-1'):
+        AdaptiveGradClipHook(eps=-1)

@@ -17,7 +17,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
-                            apply_test_options, setup_distributed)
+                            apply_test_options, harden_runtime,
+                            setup_distributed)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,6 +64,7 @@ def main(argv=None) -> dict:
         work_dir=args.work_dir, out=args.out, show=args.show,
         show_dir=args.show_dir, wait_time=args.wait_time, tta=args.tta,
         amp=args.amp, launcher=args.launcher, cfg_options=args.cfg_options)
+    harden_runtime(cfg, strict_load=True)
     setup_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
         Runner.from_cfg(cfg)

@@ -20,7 +20,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
-                            apply_train_options, setup_distributed)
+                            apply_train_options, harden_runtime,
+                            setup_distributed)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +56,7 @@ def main(argv=None) -> None:
         Config.fromfile(args.config), args.config, work_dir=args.work_dir,
         amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
         launcher=args.launcher, cfg_options=args.cfg_options)
+    harden_runtime(cfg, strict_load=False)
     setup_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
         Runner.from_cfg(cfg)

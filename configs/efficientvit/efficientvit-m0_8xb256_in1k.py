@@ -35,10 +35,9 @@ train_dataloader = dict(sampler=dict(type='RepeatAugSampler', shuffle=True))
 
 # The official script scales --lr 1e-3 by batch / 512: 4e-3 at 8 x 256.
 base_lr = 1e-3 * 2048 / 512
-optim_wrapper = dict(
-    type='AGCOptimWrapper',
-    clip_factor=0.02,
-    optimizer=dict(lr=base_lr, weight_decay=0.025))
+optim_wrapper = dict(optimizer=dict(lr=base_lr, weight_decay=0.025))
+# Adaptive gradient clipping, as the official --clip-mode agc --clip-grad 0.02.
+custom_hooks = [dict(type='AdaptiveGradClipHook', clip_factor=0.02)]
 param_scheduler = [
     dict(
         type='LinearLR',

@@ -1,14 +1,14 @@
 # Quickstart: an EfficientViT-M0 classifier trained from scratch on the
 # synthetic shapes (circle, square, triangle; ImageNet-style folders written
 # by tools/dataset_converters/make_synthetic_data.py) in a few minutes on 2
-# CPU cores. The ImageNet recipe at 112 px, without Mixup/CutMix and
+# CPU cores. The ImageNet recipe at 64 px, without Mixup/CutMix and
 # RandAugment, with a higher LR and a short schedule.
 _base_ = '../efficientvit/efficientvit-m0_8xb256_in1k.py'
 
 data_root = 'data/synthetic/imagenet'
 metainfo = dict(classes=('circle', 'square', 'triangle'))
-image_size = 112
-max_epochs = 30
+image_size = 64
+max_epochs = 12
 
 model = dict(
     head=dict(num_classes=3, topk=(1, 2)),
@@ -24,7 +24,10 @@ train_pipeline = [
         crop_ratio_range=(0.6, 1.0),
         backend='pillow',
         interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='RandomFlip',
+        prob=[0.25, 0.25],
+        direction=['horizontal', 'vertical']),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
@@ -71,13 +74,13 @@ param_scheduler = [
         type='LinearLR',
         start_factor=0.01,
         by_epoch=True,
-        end=2,
+        end=1,
         convert_to_iter_based=True),
     dict(
         type='CosineAnnealingLR',
         eta_min=1e-5,
         by_epoch=True,
-        begin=2,
+        begin=1,
         end=max_epochs),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

@@ -1,9 +1,14 @@
 """Helpers of the training and test tools: runtime fixes for mmengine and
 the command-line options, the same for mmdet, mmseg and mmpretrain."""
 from .options import apply_test_options, apply_train_options, config_scope
+from .reliability import (AtomicCheckpointHook, CheckpointFitHook,
+                          check_checkpoint_fits, harden_runtime,
+                          use_safe_checkpoint_loading)
 from .runtime import allow_mmengine_checkpoints, setup_distributed
 
 __all__ = [
-    'allow_mmengine_checkpoints', 'apply_test_options', 'apply_train_options',
-    'config_scope', 'setup_distributed'
+    'AtomicCheckpointHook', 'CheckpointFitHook', 'allow_mmengine_checkpoints',
+    'apply_test_options', 'apply_train_options', 'check_checkpoint_fits',
+    'config_scope', 'harden_runtime', 'setup_distributed',
+    'use_safe_checkpoint_loading'
 ]

@@ -1,3 +1,0 @@
-from .optim_wrapper import AGCOptimWrapper
-
-__all__ = ['AGCOptimWrapper']
