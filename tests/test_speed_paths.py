@@ -152,6 +152,9 @@ def test_residual_adds_in_place_only_without_autograd():
     x.requires_grad_()
     residual(x).sum().backward()
     assert x.grad is not None
+    with torch.no_grad():
+        assert torch.equal(Residual(nn.Identity())(kept), 2 * kept)
+        assert torch.equal(x, kept)
 
 
 def test_attention_follows_bias_table_changes():

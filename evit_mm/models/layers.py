@@ -167,7 +167,8 @@ class DropPath(nn.Module):
 
 class Residual(nn.Module):
     """``x + drop_path(branch(x))``. Without autograd the sum is written
-    into the branch's (fresh) output instead of a new tensor.
+    into the branch's output instead of a new tensor (unless that output
+    shares memory with ``x``).
 
     Args:
         branch (nn.Module): The residual branch.
@@ -183,7 +184,9 @@ class Residual(nn.Module):
         out = self.branch(x)
         if self.drop_path is not None:
             out = self.drop_path(out)
-        if torch.is_grad_enabled() or torch.jit.is_tracing():
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or \
+                out.untyped_storage().data_ptr() == \
+                x.untyped_storage().data_ptr():
             return x + out
         return out.add_(x)
 
