@@ -36,7 +36,8 @@ _FREE_OPS = (
     'aten::add', 'aten::add_', 'aten::mul', 'aten::rsub', 'aten::sub',
     'aten::div', 'aten::softmax', 'aten::relu', 'aten::relu_',
     'aten::sigmoid', 'aten::mean', 'aten::pad', 'aten::unflatten',
-    'aten::constant_pad_nd', 'aten::remainder', 'aten::floor_divide')
+    'aten::constant_pad_nd', 'aten::remainder', 'aten::floor_divide',
+    'aten::index_select')
 
 
 def baddbmm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:

@@ -4,19 +4,19 @@ OpenMMLab config's model, ONNX export and onnxruntime sessions.
 Nothing here is imported by ``import evit_mm``; onnx and onnxruntime are
 imported only by the functions that need them.
 """
+import contextlib
 import io
 import os
 import warnings
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from .checkpoint import (CheckpointError, convert_to_evit, extract_state_dict,
-                         fuse_state_dict, read_checkpoint,
-                         resize_attention_biases)
+                         read_checkpoint)
 from .models.backbones.efficientvit import EfficientViT
-from .models.layers import BNLinear, fuse_conv_bn
+from .models.layers import BNLinear, fixed_size_tracing, fuse_conv_bn
 
 CLASSIFIER_WINDOWS = (7, 7, 4)
 
@@ -28,9 +28,8 @@ class EfficientViTClassifier(nn.Module):
 
     Its weight names are those of an mmpretrain ``ImageClassifier`` with
     ``EfficientViTClsHead`` (``backbone.*``, ``head.classifier.*``,
-    ``head.dist_classifier.*``), which :func:`evit_mm.checkpoint.
-    convert_to_evit` produces from official and timm checkpoints. It needs no
-    mmpretrain, for benchmarks and export.
+    ``head.dist_classifier.*``); official and timm state dicts load directly.
+    It needs no mmpretrain, for benchmarks and export.
 
     Args:
         arch (str | dict): Backbone arch (see :class:`EfficientViT`).
@@ -57,6 +56,10 @@ class EfficientViTClassifier(nn.Module):
         if distillation:
             self.head['dist_classifier'] = BNLinear(width, num_classes,
                                                     deploy)
+        # As in mmpretrain's ImageClassifier: official and timm weights load
+        # directly (renamed, bias tables resized to the windows).
+        self._register_load_state_dict_pre_hook(
+            self.backbone._checkpoint_filter)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of images ``x`` of shape ``(N, 3, H, W)``."""
@@ -71,44 +74,17 @@ class EfficientViTClassifier(nn.Module):
         fuse_conv_bn(self)
         self.backbone.deploy = True
 
-    def load_weights(self, state_dict: Dict[str, torch.Tensor],
-                     source: str = 'state dict') -> None:
-        """Load official, timm or evit_mm classifier weights strictly
-        (converted, fused for a fused model, bias tables resized to the
-        windows).
-
-        Raises:
-            CheckpointError: naming ``source`` and the offending keys.
-        """
-        weights, _ = convert_to_evit(state_dict)
-        target = self.state_dict()
-        if any(k.endswith('.bn.running_var') for k in weights) and not any(
-                k.endswith('.bn.running_var') for k in target):
-            weights = fuse_state_dict(weights)
-        for key, value in weights.items():
-            if key.endswith('attention_biases') and key in target and \
-                    value.shape != target[key].shape:
-                weights[key] = resize_attention_biases(
-                    value, int(round(target[key].shape[1]**0.5)))
-        missing = sorted(set(target) - set(weights))
-        unexpected = sorted(set(weights) - set(target))
-        if missing or unexpected:
-            raise CheckpointError(
-                f'{source} does not fit the classifier: missing '
-                f'{missing[:6]} ({len(missing)}), unexpected '
-                f'{unexpected[:6]} ({len(unexpected)}).')
-        self.load_state_dict(weights, strict=True)
-
     @classmethod
     def from_checkpoint(cls,
                         filename: str,
                         arch: str,
                         deploy: bool = False) -> 'EfficientViTClassifier':
-        """Build a classifier for an official/timm/evit_mm checkpoint (its
-        distillation classifier is kept when the file has one)."""
-        state_dict = extract_state_dict(read_checkpoint(filename))
-        converted, _ = convert_to_evit(state_dict)
-        head = converted.get('head.classifier.linear.weight')
+        """Build a classifier for an official/timm/evit_mm checkpoint, with
+        its number of classes and, if the file has one, its distillation
+        classifier; ``deploy`` fuses it after loading."""
+        state_dict, _ = convert_to_evit(
+            extract_state_dict(read_checkpoint(filename)))
+        head = state_dict.get('head.classifier.linear.weight')
         if head is None:
             raise CheckpointError(
                 f'{filename} has no classifier weights (head.classifier.* '
@@ -117,9 +93,10 @@ class EfficientViTClassifier(nn.Module):
             arch,
             num_classes=head.shape[0],
             distillation=any(
-                k.startswith('head.dist_classifier.') for k in converted),
-            deploy=deploy)
-        model.load_weights(state_dict, filename)
+                k.startswith('head.dist_classifier.') for k in state_dict))
+        model.load_state_dict(state_dict)
+        if deploy:
+            model.eval().switch_to_deploy()
         return model
 
 
@@ -174,7 +151,8 @@ def export_onnx(model: nn.Module,
 
     EfficientViT takes its size-independent path while traced (every window
     step is computed from the input shape), so a dynamic graph is correct at
-    any batch, height and width.
+    any batch, height and width; a static graph skips the window steps where
+    a map is exactly one window.
 
     Args:
         model (nn.Module): Model in eval mode (fuse it first for deploy).
@@ -204,7 +182,9 @@ def export_onnx(model: nn.Module,
                 axes.update({2: f'{name}_height', 3: f'{name}_width'})
             dynamic_axes[name] = axes
     buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    size_context = contextlib.nullcontext() if dynamic else \
+        fixed_size_tracing()
+    with torch.no_grad(), warnings.catch_warnings(), size_context:
         # Shape checks and shortcuts in Python are what tracing warns about;
         # the traced graph takes the general path and is shape-independent.
         warnings.simplefilter('ignore', torch.jit.TracerWarning)

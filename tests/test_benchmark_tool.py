@@ -62,3 +62,23 @@ def test_tiny_run_writes_all_numbers(tmp_path, capsys):
     assert 'evit_mm deploy m0 batch 2' in goals
     assert 'evit_mm onnxruntime m0 batch 2' in goals
     assert 'Goals' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_compare_revisions_runs_a_folder(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'compare_revisions',
+        os.path.join(os.path.dirname(TOOL), 'compare_revisions.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    output = tmp_path / 'compare.json'
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(TOOL)))
+    assert tool.main([
+        repo, '--archs', 'm0', '--batch-sizes', '1', '--rounds', '1',
+        '--warmup', '0', '--repeats', '1', '--threads', '1', '--json',
+        str(output)
+    ]) == 0
+    result = json.loads(output.read_text())
+    assert result['rel_err_vs_timm'][repo] < 1e-5
+    assert set(result['ratios'][repo]['m0 1']) == {'evit_mm',
+                                                   'evit_mm deploy'}

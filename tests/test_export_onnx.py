@@ -79,14 +79,26 @@ def test_tool_exports_backbone_with_dynamic_size(tmp_path, capsys):
 
 
 def test_static_export_keeps_the_example_shape():
-    model = EfficientViTClassifier('m0').eval()
-    model.switch_to_deploy()
+    """A static graph is fixed to the example and skips the window steps of
+    maps that are exactly one window (stages 2 and 3 at 224x224)."""
     import onnx
-    graph = onnx.load_from_string(
-        export_onnx(model, torch.randn(2, 3, 224, 224), ['logits'],
-                    dynamic=False)).graph
+    model = randomize_(EfficientViTClassifier('m0')).eval()
+    model.switch_to_deploy()
+    x = torch.randn(2, 3, 224, 224)
+    static = export_onnx(model, x, ['logits'], dynamic=False)
+    graph = onnx.load_from_string(static).graph
     dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
     assert dims == [2, 3, 224, 224]
+    dynamic = onnx.load_from_string(export_onnx(model, x, ['logits'])).graph
+
+    def pads(g):
+        return sum(node.op_type == 'Pad' for node in g.node)
+
+    assert pads(graph) == 1 < pads(dynamic) == 6
+    with torch.no_grad():
+        expected = model(x)
+    assert relative_error(run_session(ort_session(static), x)[0],
+                          expected) < 1e-4
 
 
 def test_export_rejects_wrong_output_names():

@@ -23,7 +23,7 @@ def classifier_pair(arch: str, img_size: int = 224):
     reference = timm_model(arch, img_size)
     ours = EfficientViTClassifier(
         arch, window_size=(7, 7, 4) if img_size == 224 else 7)
-    ours.load_weights(reference.state_dict(), 'timm')
+    ours.load_state_dict(reference.state_dict())
     return reference, ours.eval()
 
 
@@ -152,6 +152,9 @@ def test_residual_adds_in_place_only_without_autograd():
     x.requires_grad_()
     residual(x).sum().backward()
     assert x.grad is not None
+    with torch.no_grad():
+        assert torch.equal(Residual(nn.Identity())(kept), 2 * kept)
+        assert torch.equal(x, kept)
 
 
 def test_attention_follows_bias_table_changes():

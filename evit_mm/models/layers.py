@@ -1,6 +1,7 @@
 """Building blocks of EfficientViT: fusable Conv-BN, residual branches,
 feed-forward, squeeze-excite, patch merging and cascaded group attention."""
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -166,7 +167,8 @@ class DropPath(nn.Module):
 
 class Residual(nn.Module):
     """``x + drop_path(branch(x))``. Without autograd the sum is written
-    into the branch's (fresh) output instead of a new tensor.
+    into the branch's output instead of a new tensor (unless that output
+    shares memory with ``x``).
 
     Args:
         branch (nn.Module): The residual branch.
@@ -182,7 +184,9 @@ class Residual(nn.Module):
         out = self.branch(x)
         if self.drop_path is not None:
             out = self.drop_path(out)
-        if torch.is_grad_enabled() or torch.jit.is_tracing():
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or \
+                out.untyped_storage().data_ptr() == \
+                x.untyped_storage().data_ptr():
             return x + out
         return out.add_(x)
 
@@ -391,6 +395,22 @@ class CascadedGroupAttention(nn.Module):
         return self.proj(torch.cat(head_outputs, dim=1))
 
 
+_FIXED_SIZE_TRACE = False
+
+
+@contextlib.contextmanager
+def fixed_size_tracing() -> Iterator[None]:
+    """Tracing within this context records a graph for the example's input
+    size only (a static ONNX export): :class:`LocalWindowAttention` may then
+    take its one-window shortcut instead of the size-independent path."""
+    global _FIXED_SIZE_TRACE
+    previous, _FIXED_SIZE_TRACE = _FIXED_SIZE_TRACE, True
+    try:
+        yield
+    finally:
+        _FIXED_SIZE_TRACE = previous
+
+
 class LocalWindowAttention(nn.Module):
     """Cascaded group attention inside non-overlapping windows.
 
@@ -399,7 +419,7 @@ class LocalWindowAttention(nn.Module):
     take part in attention, as in the official model. A map that already is
     exactly one window is attended directly (the general path gives the same
     result; it is always taken while tracing, so that exported graphs are
-    correct at every input size).
+    correct at every input size, unless :func:`fixed_size_tracing` is on).
 
     Args:
         channels (int): Input and output channels.
@@ -428,7 +448,8 @@ class LocalWindowAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = self.window_size
         batch, channels, height, width = x.shape
-        if height == ws and width == ws and not torch.jit.is_tracing():
+        if height == ws and width == ws and (_FIXED_SIZE_TRACE or
+                                             not torch.jit.is_tracing()):
             return self.attn(x)
         pad_b = (ws - height % ws) % ws
         pad_r = (ws - width % ws) % ws

@@ -31,16 +31,18 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
-from evit_mm.analysis import count_complexity
-from evit_mm.deployment import (EfficientViTClassifier, export_onnx,
-                                ort_session)
-from evit_mm.models.backbones.efficientvit import EfficientViT
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_utils import (interleaved, randomize_statistics,  # noqa: E402
+                         relative_error, summary)
+from evit_mm.analysis import count_complexity  # noqa: E402
+from evit_mm.deployment import (EfficientViTClassifier,  # noqa: E402
+                                export_onnx, ort_session)
+from evit_mm.models.backbones.efficientvit import EfficientViT  # noqa: E402
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0
@@ -146,43 +148,6 @@ def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-# ----------------------------------------------------------------- timing
-def interleaved(fns: Dict[str, Callable[[], object]], warmup: int,
-                repeats: int) -> Dict[str, List[float]]:
-    """Seconds per call of each function, calling them in turn (the order
-    rotated each round)."""
-    names = list(fns)
-    times = {name: [] for name in names}
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def summary(times: List[float]) -> dict:
-    ordered = sorted(times)
-
-    def percentile(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return dict(
-        median_ms=statistics.median(ordered) * 1e3,
-        p10_ms=percentile(.1) * 1e3,
-        p90_ms=percentile(.9) * 1e3,
-        runs=len(ordered))
-
-
-def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual - expected).abs().max() /
-            expected.abs().max().clamp_min(1e-12)).item()
-
-
 # ----------------------------------------------------------------- memory
 def _libc():
     try:
@@ -228,31 +193,13 @@ def peak_memory_mib(step: Callable[[], object]) -> Optional[float]:
 
 
 # ------------------------------------------------------------- classifiers
-def randomize_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give BN layers and attention biases non-trivial values, so that the
-    fused and unfused paths really differ and no branch is zero."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            shape = tensor.shape
-            if name.endswith('running_var'):
-                tensor.copy_(torch.rand(shape, generator=generator) + .5)
-            elif name.endswith(('running_mean', 'bn.bias', 'attention_biases')):
-                tensor.copy_(torch.randn(shape, generator=generator) * .1)
-            elif name.endswith('bn.weight'):
-                tensor.copy_(1 + torch.randn(shape, generator=generator) * .1)
-    return model
-
-
 def classifier_models(arch: str) -> Dict[str, nn.Module]:
     """timm's classifier and evit_mm's with the same (timm's) weights."""
     import timm
     reference = randomize_statistics(
         timm.create_model(f'efficientvit_{arch}')).eval()
     ours = EfficientViTClassifier(arch)
-    ours.load_weights(reference.state_dict(), f'timm efficientvit_{arch}')
+    ours.load_state_dict(reference.state_dict())
     ours.eval()
     deploy = copy.deepcopy(ours)
     deploy.switch_to_deploy()

@@ -89,16 +89,18 @@ def main(argv=None) -> int:
         print(complexity_stats_table(
             stats['analyzer'], max_depth=args.depth, show_param_shapes=False))
     print(f'{name}, input 1x3x{height}x{width}')
-    print(f'FLOPs: {stats["flops"] / 1e6:.1f} M (multiply-accumulates'
-          f'{", BatchNorm counted" if args.count_bn else ", BatchNorm folded"})')
+    bn = 'BatchNorm counted' if args.count_bn else 'BatchNorm folded'
+    print(f'FLOPs: {stats["flops"] / 1e6:.1f} M (multiply-accumulates, {bn})')
     print(f'Params: {stats["params"] / 1e6:.2f} M')
     if stats['unsupported']:
         print(f'Not counted (unknown operators): {stats["unsupported"]}')
     if args.arch and args.task == 'classifier' and (height, width) == (
             224, 224) and not args.count_bn:
         flops, params = PAPER_COMPLEXITY[args.arch]
-        print(f'Paper: {flops} M FLOPs ({stats["flops"] / 1e6 / flops - 1:+.1%}'
-              f'), {params} M params ({stats["params"] / 1e6 / params - 1:+.1%})')
+        flops_diff = stats['flops'] / 1e6 / flops - 1
+        params_diff = stats['params'] / 1e6 / params - 1
+        print(f'Paper: {flops} M FLOPs ({flops_diff:+.1%}), {params} M params '
+              f'({params_diff:+.1%})')
     return 0
 
 

@@ -9,7 +9,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import EfficientViTBlock, PatchEmbed, StageDownsample, fuse_conv_bn
+from ..layers import (EfficientViTBlock, PatchEmbed, StageDownsample,
+                      fuse_conv_bn)
 
 
 @contextlib.contextmanager
