@@ -18,7 +18,8 @@ from typing import List
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from evit_mm.engine import allow_mmengine_checkpoints  # noqa: E402
+from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
+                            use_safe_checkpoint_loading)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -63,6 +64,7 @@ def main(argv=None) -> dict:
     images = image_paths(args.inputs)
     from mmdet.apis import DetInferencer
     allow_mmengine_checkpoints()
+    use_safe_checkpoint_loading()
     inferencer = DetInferencer(model=args.config, weights=args.weights,
                                device=args.device, show_progress=False)
     results = inferencer(images, batch_size=args.batch_size,

@@ -3,5 +3,5 @@
 Importing the package registers its models in mmengine's root ``MODELS``
 registry, so mmdet, mmseg and mmpretrain configs build them by type name.
 """
-from . import models  # noqa: F401
+from . import hooks, models  # noqa: F401
 from .version import __version__  # noqa: F401

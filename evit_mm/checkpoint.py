@@ -305,8 +305,8 @@ def guess_arch(backbone_state: StateDict) -> Optional[str]:
 
 def _select_backbone(state_dict: StateDict, prefix: Optional[str],
                      filename: str) -> Tuple[StateDict, int]:
-    """Backbone weights without prefix, and the number of dropped head
-    tensors."""
+    """Backbone weights without prefix, and the number of tensors left out
+    (heads, necks: everything outside the backbone)."""
     if prefix is None:
         prefix = 'backbone.' if any(
             k.startswith('backbone.') for k in state_dict) else ''
@@ -317,10 +317,10 @@ def _select_backbone(state_dict: StateDict, prefix: Optional[str],
         raise CheckpointError(
             f'No weights in {filename} start with prefix {prefix!r}; its '
             f'first keys are {list(state_dict)[:5]}.')
-    dropped = [k for k in selected if k.startswith(('head.', 'neck.'))]
-    for key in dropped:
+    heads = [k for k in selected if k.startswith('head.')]
+    for key in heads:
         selected.pop(key)
-    return selected, len(dropped)
+    return selected, len(state_dict) - len(selected)
 
 
 def load_backbone_checkpoint(backbone: nn.Module,
@@ -390,9 +390,47 @@ def load_backbone_checkpoint(backbone: nn.Module,
     backbone.load_state_dict(weights, strict=True)
     print_log(
         f'Loaded {len(weights)} backbone tensors from {filename} ({layout} '
-        f'layout); dropped {dropped} head tensors; resized '
+        f'layout); left out {dropped} non-backbone tensors; resized '
         f'{len(resized)} attention-bias tables to the model windows'
         + (f': {resized}' if resized else '.'),
         logger=logger)
     return dict(loaded=len(weights), resized=resized)
 
+
+def adapt_model_state_dict(state_dict: dict, prefix: str,
+                           backbone: nn.Module) -> None:
+    """Rewrite, in place, the state dict being loaded into a whole model
+    (``backbone.*``, ``head.*`` under ``prefix``) so that official and timm
+    checkpoints load directly: their keys are converted to evit_mm names
+    (also when still nested under ``model``, as mmengine passes the official
+    ``{'model': ...}`` files) and ``backbone.`` attention-bias tables are
+    resized to ``backbone``'s windows. evit_mm state dicts keep their keys.
+
+    Args:
+        state_dict (dict): The dict handed to a load-state-dict pre-hook.
+        prefix (str): The model's prefix in it.
+        backbone (nn.Module): The model's EfficientViT backbone.
+    """
+    own = {k: v for k, v in state_dict.items() if k.startswith(prefix)}
+    nested = own.get(prefix + 'model')
+    if isinstance(nested, dict) and len(own) == 1:
+        weights = extract_state_dict(nested)
+    else:
+        weights = OrderedDict((k[len(prefix):], v) for k, v in own.items())
+    converted, layout = convert_to_evit(weights)
+    target = backbone.state_dict()
+    for key, value in converted.items():
+        name = key[len('backbone.'):]
+        if key.startswith('backbone.') and key.endswith(
+                'attention_biases') and name in target and value.dim() == 2 \
+                and value.shape != target[name].shape:
+            window = int(round(target[name].shape[1]**0.5))
+            converted[key] = resize_attention_biases(value, window)
+    for key in own:
+        del state_dict[key]
+    state_dict.update((prefix + k, v) for k, v in converted.items())
+    if layout != 'evit_mm':
+        print_log(
+            f'Converted a {layout} checkpoint to evit_mm names while '
+            'loading.',
+            logger='current')

@@ -51,7 +51,7 @@ def main(argv=None) -> dict:
         work_dir=args.work_dir, out=args.out, show=args.show,
         show_dir=args.show_dir, wait_time=args.wait_time, tta=args.tta,
         amp=args.amp, launcher=args.launcher, cfg_options=args.cfg_options)
-    return build_runner(cfg).test()
+    return build_runner(cfg, strict_load=True).test()
 
 
 if __name__ == '__main__':

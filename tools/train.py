@@ -43,7 +43,7 @@ def main(argv=None) -> None:
         Config.fromfile(args.config), args.config, work_dir=args.work_dir,
         amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
         launcher=args.launcher, cfg_options=args.cfg_options)
-    build_runner(cfg).train()
+    build_runner(cfg, strict_load=False).train()
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .reliability import harden_runtime
 from .runtime import allow_mmengine_checkpoints, setup_distributed
 
 
@@ -33,11 +34,14 @@ def parse_tool_args(parser: argparse.ArgumentParser,
     return args
 
 
-def build_runner(cfg: Config) -> Runner:
+def build_runner(cfg: Config, strict_load: bool) -> Runner:
     """The config's runner (``runner_type`` or mmengine's ``Runner``), with
-    mmengine checkpoints loadable under safe loading and distributed runs
-    set up for machines without a GPU."""
+    mmengine checkpoints loadable under safe loading, every checkpoint read
+    safely and checked against the model (``strict_load``: exact fit, as
+    for testing; see :func:`harden_runtime`), atomic checkpoint writes, and
+    distributed runs set up for machines without a GPU."""
     allow_mmengine_checkpoints()
+    harden_runtime(cfg, strict_load=strict_load)
     setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

@@ -1,6 +1,7 @@
 """Building blocks of EfficientViT: fusable Conv-BN, residual branches,
 feed-forward, squeeze-excite, patch merging and cascaded group attention."""
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -13,8 +14,18 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
+# Point-wise convs whose multiply-accumulate count is below this run as a
+# matrix product on the token view: oneDNN's fixed cost per convolution call
+# (tens of microseconds on CPU) dominates such small layers.
+SMALL_POINTWISE_MACS = 2**22
+
+
 class ConvBN(nn.Module):
     """A bias-free convolution followed by BatchNorm, fusable into one conv.
+
+    Small 1x1 convolutions are computed as a matrix product over the tokens
+    of the (channels-last) map, which gives the same result with less
+    per-call overhead than a convolution kernel.
 
     Args:
         in_channels (int): Input channels.
@@ -52,12 +63,21 @@ class ConvBN(nn.Module):
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.zeros_(self.bn.bias)
 
+        self.pointwise = kernel_size == 1 and stride == 1 and groups == 1
+
     @property
     def fused(self) -> bool:
         return isinstance(self.bn, nn.Identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+        if self.pointwise and not torch.jit.is_tracing() and x.numel(
+        ) * self.conv.out_channels < SMALL_POINTWISE_MACS:
+            out = F.linear(
+                x.permute(0, 2, 3, 1), self.conv.weight.flatten(1),
+                self.conv.bias).permute(0, 3, 1, 2)
+        else:
+            out = self.conv(x)
+        return out if self.fused else self.bn(out)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
@@ -146,7 +166,9 @@ class DropPath(nn.Module):
 
 
 class Residual(nn.Module):
-    """``x + drop_path(branch(x))``.
+    """``x + drop_path(branch(x))``. Without autograd the sum is written
+    into the branch's output instead of a new tensor (unless that output
+    shares memory with ``x``).
 
     Args:
         branch (nn.Module): The residual branch.
@@ -156,10 +178,17 @@ class Residual(nn.Module):
     def __init__(self, branch: nn.Module, drop_path: float = 0.) -> None:
         super().__init__()
         self.branch = branch
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self.branch(x))
+        out = self.branch(x)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or \
+                out.untyped_storage().data_ptr() == \
+                x.untyped_storage().data_ptr():
+            return x + out
+        return out.add_(x)
 
 
 class ConvFFN(nn.Module):
@@ -177,7 +206,7 @@ class ConvFFN(nn.Module):
                  deploy: bool = False) -> None:
         super().__init__()
         self.pw1 = ConvBN(channels, hidden_channels, deploy=deploy)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.pw2 = ConvBN(
             hidden_channels, channels, bn_weight_init=0., deploy=deploy)
 
@@ -219,7 +248,7 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         reduced = make_divisible(channels * ratio, 8)
         self.fc1 = nn.Conv2d(channels, reduced, 1)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(reduced, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +273,7 @@ class PatchMerging(nn.Module):
         super().__init__()
         hidden = in_channels * 4
         self.conv1 = ConvBN(in_channels, hidden, deploy=deploy)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.conv2 = ConvBN(
             hidden, hidden, 3, stride=2, groups=hidden, deploy=deploy)
         self.se = SqueezeExcite(hidden, .25)
@@ -268,6 +297,16 @@ def relative_offset_index(window_size: int) -> torch.Tensor:
     return offsets[0] * window_size + offsets[1]
 
 
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, H*W, C)``; a view for channels-last maps."""
+    return x.permute(0, 2, 3, 1).flatten(1, 2)
+
+
+def from_tokens(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(B, H*W, C)`` -> a channels-last ``(B, C, H, W)`` view."""
+    return x.unflatten(1, (height, width)).permute(0, 3, 1, 2)
+
+
 class CascadedGroupAttention(nn.Module):
     """Cascaded group attention on one window.
 
@@ -275,6 +314,9 @@ class CascadedGroupAttention(nn.Module):
     over chunk ``i`` plus the output of head ``i - 1``. Each head makes q, k
     and v with a 1x1 Conv-BN, refines q with a depth-wise Conv-BN, and adds a
     learned bias indexed by the absolute token offset to the attention logits.
+
+    Attention runs on token-major views of channels-last maps, so that no
+    transposes are copied.
 
     Args:
         channels (int): Input and output channels.
@@ -308,7 +350,7 @@ class CascadedGroupAttention(nn.Module):
             ConvBN(key_dim, key_dim, k, groups=key_dim, deploy=deploy)
             for k in kernels[:num_heads])
         self.proj = nn.Sequential(
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             ConvBN(
                 self.value_dim * num_heads,
                 channels,
@@ -322,12 +364,23 @@ class CascadedGroupAttention(nn.Module):
             persistent=False)
 
     def attention_bias(self) -> torch.Tensor:
-        """The ``(heads, N, N)`` bias added to the attention logits."""
-        return self.attention_biases[:, self.attention_bias_idxs]
+        """The ``(heads, N, N)`` bias added to the attention logits (an
+        ``index_select``: several times cheaper than advanced indexing)."""
+        idxs = self.attention_bias_idxs
+        return self.attention_biases.index_select(1, idxs.view(-1)).view(
+            -1, *idxs.shape)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                bias: torch.Tensor) -> torch.Tensor:
+        """Softmax attention of one head; maps in, channels-last map out."""
+        height, width = q.shape[2:]
+        attn = torch.baddbmm(
+            bias, to_tokens(q), to_tokens(k).transpose(1, 2),
+            alpha=self.scale).softmax(dim=-1)
+        return from_tokens(attn @ to_tokens(v), height, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend within ``x`` of shape ``(B, C, ws, ws)``."""
-        batch, _, height, width = x.shape
         bias = self.attention_bias()
         chunks = x.chunk(self.num_heads, dim=1)
         head_outputs = []
@@ -337,14 +390,25 @@ class CascadedGroupAttention(nn.Module):
                 feat = feat + chunks[i]
             q, k, v = qkv(feat).split(
                 [self.key_dim, self.key_dim, self.value_dim], dim=1)
-            q = q_dw(q)
-            q, k, v = q.flatten(2), k.flatten(2), v.flatten(2)
-            attn = (q.transpose(-2, -1) @ k) * self.scale + bias[i]
-            attn = attn.softmax(dim=-1)
-            feat = (v @ attn.transpose(-2, -1)).view(batch, self.value_dim,
-                                                     height, width)
+            feat = self._attend(q_dw(q), k, v, bias[i])
             head_outputs.append(feat)
         return self.proj(torch.cat(head_outputs, dim=1))
+
+
+_FIXED_SIZE_TRACE = False
+
+
+@contextlib.contextmanager
+def fixed_size_tracing() -> Iterator[None]:
+    """Tracing within this context records a graph for the example's input
+    size only (a static ONNX export): :class:`LocalWindowAttention` may then
+    take its one-window shortcut instead of the size-independent path."""
+    global _FIXED_SIZE_TRACE
+    previous, _FIXED_SIZE_TRACE = _FIXED_SIZE_TRACE, True
+    try:
+        yield
+    finally:
+        _FIXED_SIZE_TRACE = previous
 
 
 class LocalWindowAttention(nn.Module):
@@ -353,7 +417,9 @@ class LocalWindowAttention(nn.Module):
     Maps of any size are zero-padded at the bottom and right to a multiple of
     the window, split into windows, attended and cropped back; padded tokens
     take part in attention, as in the official model. A map that already is
-    exactly one window is attended directly.
+    exactly one window is attended directly (the general path gives the same
+    result; it is always taken while tracing, so that exported graphs are
+    correct at every input size, unless :func:`fixed_size_tracing` is on).
 
     Args:
         channels (int): Input and output channels.
@@ -382,18 +448,20 @@ class LocalWindowAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = self.window_size
         batch, channels, height, width = x.shape
-        if height == ws and width == ws:
+        if height == ws and width == ws and (_FIXED_SIZE_TRACE or
+                                             not torch.jit.is_tracing()):
             return self.attn(x)
         pad_b = (ws - height % ws) % ws
         pad_r = (ws - width % ws) % ws
-        x = F.pad(x, (0, pad_r, 0, pad_b))
+        x = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, pad_r, 0, pad_b))
         rows, cols = (height + pad_b) // ws, (width + pad_r) // ws
-        windows = x.view(batch, channels, rows, ws, cols, ws).permute(
-            0, 2, 4, 1, 3, 5).reshape(batch * rows * cols, channels, ws, ws)
-        windows = self.attn(windows)
-        x = windows.view(batch, rows, cols, channels, ws, ws).permute(
-            0, 3, 1, 4, 2, 5).reshape(batch, channels, rows * ws, cols * ws)
-        return x[:, :, :height, :width].contiguous()
+        windows = x.view(batch, rows, ws, cols, ws, channels).transpose(
+            2, 3).reshape(batch * rows * cols, ws, ws, channels)
+        windows = self.attn(windows.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = windows.reshape(batch, rows, cols, ws, ws, channels).transpose(
+            2, 3).reshape(batch, rows * ws, cols * ws, channels)
+        return x[:, :height, :width].permute(0, 3, 1, 2).contiguous(
+            memory_format=torch.channels_last)
 
 
 class EfficientViTBlock(nn.Module):
@@ -479,7 +547,7 @@ class PatchEmbed(nn.Sequential):
         layers = []
         for i, width in enumerate(widths):
             if i > 0:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))
             layers.append(
                 ConvBN(in_channels, width, 3, stride=2, deploy=deploy))
             in_channels = width

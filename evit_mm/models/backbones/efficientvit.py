@@ -1,5 +1,6 @@
 """EfficientViT (MSRA, CVPR 2023) backbone for mmdet, mmseg and mmpretrain."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import contextlib
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -8,7 +9,26 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import EfficientViTBlock, PatchEmbed, StageDownsample, fuse_conv_bn
+from ..layers import (EfficientViTBlock, PatchEmbed, StageDownsample,
+                      fuse_conv_bn)
+
+
+@contextlib.contextmanager
+def frozen_bn_statistics(module: nn.Module) -> Iterator[None]:
+    """Restore the running statistics of ``module``'s BatchNorm layers on
+    leaving the context: a checkpointed block recomputed in backward must
+    not update them a second time."""
+    buffers = [
+        buf for m in module.modules() if isinstance(m, _BatchNorm)
+        for buf in m.buffers()
+    ]
+    saved = [buf.clone() for buf in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buf, value in zip(buffers, saved):
+                buf.copy_(value)
 
 
 class EfficientViTStage(nn.Module):
@@ -53,7 +73,12 @@ class EfficientViTStage(nn.Module):
 
     def _run(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(layer, x, use_reentrant=False)
+            return cp.checkpoint(
+                layer,
+                x,
+                use_reentrant=False,
+                context_fn=lambda: (contextlib.nullcontext(),
+                                    frozen_bn_statistics(layer)))
         return layer(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -261,13 +286,18 @@ class EfficientViT(BaseModule):
             raise ValueError(f'Input of shape {tuple(x.shape)} is empty.')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Feature maps of the ``out_indices`` stages, NCHW-contiguous.
+
+        Inside, maps are kept channels-last: 1x1 convolutions and attention
+        then read them as token matrices without copies.
+        """
         self._check_input(x)
-        x = self.patch_embed(x)
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x.contiguous())
         return tuple(outs)
 
     def _frozen_modules(self) -> List[nn.Module]:
@@ -301,3 +331,12 @@ class EfficientViT(BaseModule):
             name for name, _ in self.named_parameters()
             if name.endswith('attention_biases')
         ]
+
+    def _checkpoint_filter(self, state_dict: dict, prefix: str,
+                           *args) -> None:
+        """Load-state-dict pre-hook that mmpretrain's ``ImageClassifier``
+        registers for its backbone: whole-model official and timm
+        checkpoints load directly (see
+        :func:`evit_mm.checkpoint.adapt_model_state_dict`)."""
+        from ...checkpoint import adapt_model_state_dict
+        adapt_model_state_dict(state_dict, prefix, self)

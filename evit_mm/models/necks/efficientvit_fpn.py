@@ -26,16 +26,24 @@ class EfficientViTFPN(BaseModule):
 
     * RetinaNet: ``num_extra_trans_convs=1, add_extra_convs='on_input'``,
       strides 8, 16, 32, 64, 128;
-    * Mask R-CNN: ``num_extra_trans_convs=2``, strides 4, 8, 16, 32, 64.
+    * Mask R-CNN: ``num_extra_trans_convs=2``, strides 4, 8, 16, 32, 64;
+
+    and the segmentation models (Semantic FPN, UperNet) use
+    ``num_extra_trans_convs=2, num_backbone_outs=2, num_outs=4``: strides 4,
+    8, 16, 32, the stride-64 map reaching them through the top-down path.
 
     Args:
         in_channels (Sequence[int]): Channels of each backbone level, fine to
             coarse; every level is used.
         out_channels (int): Channels of every output level.
         num_outs (int): Number of output levels, at least
-            ``len(in_channels) + num_extra_trans_convs``.
+            ``num_backbone_outs + num_extra_trans_convs``.
         num_extra_trans_convs (int): Levels made finer than the backbone's
             finest one by transposed convs. Defaults to 0.
+        num_backbone_outs (int, optional): How many backbone levels, finest
+            first, get an output; the coarser ones only feed the top-down
+            path (no output convs are built for them) and no levels coarser
+            than the backbone's can be added. Defaults to all levels.
         add_extra_convs (bool | str): How levels coarser than the backbone's
             coarsest are made: ``False`` max-pools the last output; a source
             ``'on_input'`` (``True`` means this), ``'on_lateral'`` or
@@ -58,6 +66,7 @@ class EfficientViTFPN(BaseModule):
                  out_channels: int,
                  num_outs: int,
                  num_extra_trans_convs: int = 0,
+                 num_backbone_outs: Optional[int] = None,
                  add_extra_convs: Union[bool, str] = False,
                  relu_before_extra_convs: bool = False,
                  conv_cfg: Optional[dict] = None,
@@ -82,13 +91,21 @@ class EfficientViTFPN(BaseModule):
             raise ValueError(
                 f'num_extra_trans_convs={num_extra_trans_convs!r} must be a '
                 'non-negative int.')
-        if not isinstance(num_outs, int) or \
-                num_outs < num_ins + num_extra_trans_convs:
+        self.num_backbone_outs = self._check_backbone_outs(
+            num_backbone_outs, num_ins)
+        num_made = self.num_backbone_outs + num_extra_trans_convs
+        if not isinstance(num_outs, int) or num_outs < num_made:
             raise ValueError(
-                f'num_outs={num_outs!r} is too small: the {num_ins} backbone '
-                f'levels and {num_extra_trans_convs} transposed-conv levels '
-                f'need at least {num_ins + num_extra_trans_convs}.')
-        self.num_coarser = num_outs - num_ins - num_extra_trans_convs
+                f'num_outs={num_outs!r} is too small: the '
+                f'{self.num_backbone_outs} backbone levels and '
+                f'{num_extra_trans_convs} transposed-conv levels need at '
+                f'least {num_made}.')
+        if self.num_backbone_outs < num_ins and num_outs != num_made:
+            raise ValueError(
+                f'num_outs={num_outs!r} must be {num_made} when '
+                f'num_backbone_outs={num_backbone_outs!r} drops backbone '
+                'levels: no coarser levels can be added then.')
+        self.num_coarser = num_outs - num_made
 
         def conv(in_ch: int, kernel: int, stride: int = 1,
                  layer_cfg: Optional[dict] = conv_cfg) -> ConvModule:
@@ -105,7 +122,7 @@ class EfficientViTFPN(BaseModule):
 
         self.lateral_convs = nn.ModuleList(conv(c, 1) for c in in_channels)
         self.fpn_convs = nn.ModuleList(
-            conv(out_channels, 3) for _ in in_channels)
+            conv(out_channels, 3) for _ in range(self.num_backbone_outs))
         self.trans_convs = nn.ModuleList(
             conv(out_channels, 2, stride=2, layer_cfg=dict(type='deconv'))
             for _ in range(num_extra_trans_convs))
@@ -127,6 +144,18 @@ class EfficientViTFPN(BaseModule):
                              'non-empty list of positive ints, one per '
                              'backbone level.')
         return list(in_channels)
+
+    @staticmethod
+    def _check_backbone_outs(num_backbone_outs: Optional[int],
+                             num_ins: int) -> int:
+        if num_backbone_outs is None:
+            return num_ins
+        if not isinstance(num_backbone_outs, int) or \
+                not 1 <= num_backbone_outs <= num_ins:
+            raise ValueError(
+                f'num_backbone_outs={num_backbone_outs!r} is invalid; '
+                f'allowed: None or 1..{num_ins} (the backbone levels).')
+        return num_backbone_outs
 
     @staticmethod
     def _check_extra_source(add_extra_convs: Union[bool, str]

@@ -1,0 +1,3 @@
+_base_ = './efficientvit-m0_8xb256_in1k.py'
+
+model = dict(backbone=dict(arch='m4'), head=dict(in_channels=384))

@@ -1,0 +1,274 @@
+"""Checkpoint safety for training and testing runs.
+
+* Safe reading everywhere mmengine reads a checkpoint (``load_from``,
+  ``--resume``, ``tools/test.py CHECKPOINT``): local paths and URLs go
+  through :func:`evit_mm.checkpoint.read_checkpoint` (``weights_only`` plus
+  an allow-list), so a file carrying code is refused with a
+  :class:`~evit_mm.checkpoint.CheckpointError` naming it, and the code never
+  runs.
+* :class:`CheckpointFitHook` checks a loaded checkpoint against the model
+  before its weights are copied: another model entirely, or another
+  EfficientViT arch (named), is an error naming the file instead of a
+  half-loaded model.
+* :class:`AtomicCheckpointHook` writes each checkpoint and the
+  ``last_checkpoint`` pointer aside, flushes them to disk and renames them
+  into place, and removes checkpoints beyond ``max_keep_ckpts`` only after
+  that: killing the run at any moment leaves the latest checkpoint and the
+  pointer readable.
+
+:func:`harden_runtime` turns all three on for a config; the tools call it.
+"""
+import os
+import os.path as osp
+from typing import Iterable, List, Optional
+
+from mmengine.config import Config
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.registry import HOOKS
+from mmengine.runner import CheckpointLoader, find_latest_checkpoint
+
+from ..checkpoint import (CheckpointError, extract_state_dict, guess_arch,
+                          read_checkpoint)
+
+
+def load_from_safe_local(filename: str, map_location=None) -> dict:
+    """mmengine checkpoint loader for local paths: reads safely onto the CPU
+    (the runner moves weights to the model's device)."""
+    return read_checkpoint(osp.expanduser(filename))
+
+
+def load_from_safe_http(filename: str, map_location=None) -> dict:
+    """mmengine checkpoint loader for http(s) URLs: downloads to torch's hub
+    cache, then reads safely."""
+    return read_checkpoint(filename)
+
+
+def use_safe_checkpoint_loading() -> None:
+    """Make mmengine read local and http(s) checkpoints with
+    :func:`evit_mm.checkpoint.read_checkpoint`. Calling it again changes
+    nothing."""
+    CheckpointLoader.register_scheme('', load_from_safe_local, force=True)
+    CheckpointLoader.register_scheme(('http://', 'https://'),
+                                     load_from_safe_http,
+                                     force=True)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_file(tmp_path: str, path: str) -> None:
+    """Flush ``tmp_path`` to disk and rename it to ``path`` in one step: a
+    reader sees the old file or the complete new one, never a part."""
+    with open(tmp_path, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+    _fsync_dir(osp.dirname(osp.abspath(path)))
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (aside, fsync, rename)."""
+    tmp_path = f'{path}.tmp-{os.getpid()}'
+    with open(tmp_path, 'w') as f:
+        f.write(text)
+    commit_file(tmp_path, path)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """:class:`~mmengine.hooks.CheckpointHook` whose checkpoints survive a
+    kill at any moment.
+
+    The checkpoint is saved as a hidden temporary file in the same folder,
+    flushed and renamed; then the ``last_checkpoint`` pointer is replaced
+    the same way; only then are checkpoints beyond ``max_keep_ckpts``
+    removed (mmengine removes them before saving, so a kill in between
+    leaves the pointer naming a deleted file). Takes the same arguments as
+    ``CheckpointHook``. Checkpoints to remote storage (``backend_args``) are
+    saved as mmengine does; object stores replace objects whole.
+    """
+
+    def _stale_checkpoints(self, runner, step: int) -> List[str]:
+        """Record ``step`` among the kept checkpoints; the paths that fall
+        out of ``max_keep_ckpts``."""
+        if self.max_keep_ckpts <= 0 or (self.keep_ckpt_ids
+                                        and self.keep_ckpt_ids[-1] == step):
+            return []
+        stale = []
+        while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+            stale.append(
+                self.file_backend.join_path(
+                    self.out_dir,
+                    self.filename_tmpl.format(self.keep_ckpt_ids.popleft())))
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
+        return stale
+
+    def _save_checkpoint_with_step(self, runner, step: int,
+                                   meta: dict) -> None:
+        stale = self._stale_checkpoints(runner, step)
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        local = isinstance(self.file_backend, LocalBackend)
+        saved_as = f'.{filename}.tmp-{os.getpid()}' if local else filename
+        runner.save_checkpoint(
+            self.out_dir,
+            saved_as,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        if local:
+            commit_file(osp.join(self.out_dir, saved_as), self.last_ckpt)
+        atomic_write_text(
+            osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        for path in stale:
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+
+
+def _names(keys: Iterable[str], limit: int = 4) -> str:
+    keys = list(keys)
+    more = f' and {len(keys) - limit} more' if len(keys) > limit else ''
+    return f'{keys[:limit]}{more}'
+
+
+def check_checkpoint_fits(model, checkpoint: dict, filename: str,
+                          strict: bool) -> None:
+    """Refuse a checkpoint that does not belong to ``model``.
+
+    Args:
+        model (nn.Module): The (unwrapped) model about to get the weights.
+        checkpoint (dict): The checkpoint as read.
+        filename (str): Its file, for the messages.
+        strict (bool): Every tensor of the model must be in the file with
+            its shape, and nothing else (resuming, testing). Otherwise only
+            the EfficientViT backbone must fit: other parts may differ, as
+            when fine-tuning with another number of classes.
+
+    Raises:
+        CheckpointError: naming the file and the problem; for an
+            EfficientViT backbone of another shape, the arch the file looks
+            like.
+    """
+    weights = extract_state_dict(checkpoint)
+    target = model.state_dict()
+    if not any(k in target for k in weights):
+        raise CheckpointError(
+            f'{filename} holds weights of another model: none of its '
+            f'{len(weights)} tensors {_names(weights)} is a tensor of this '
+            f'{type(model).__name__} {_names(target)}.')
+    backbone = getattr(model, 'backbone', None)
+    from ..models.backbones.efficientvit import EfficientViT
+    if isinstance(backbone, EfficientViT):
+        _check_backbone_fits(backbone, weights, filename)
+    if not strict:
+        return
+    problems = [(name, keys) for name, keys in (
+        ('missing', [k for k in target if k not in weights]),
+        ('unexpected', [k for k in weights if k not in target]),
+        ('shape mismatch', [
+            k for k in weights
+            if k in target and weights[k].shape != target[k].shape
+        ])) if keys]
+    if problems:
+        raise CheckpointError(
+            f'{filename} does not fit this {type(model).__name__}: ' +
+            '; '.join(f'{name} ({len(keys)}): {_names(keys)}'
+                      for name, keys in problems))
+
+
+def _check_backbone_fits(backbone, weights: dict, filename: str) -> None:
+    file_backbone = {
+        k[len('backbone.'):]: v
+        for k, v in weights.items() if k.startswith('backbone.')
+    }
+    target = backbone.state_dict()
+    if not file_backbone:
+        raise CheckpointError(
+            f'{filename} has no backbone.* weights: it is not a checkpoint '
+            'of an EfficientViT model.')
+    missing = [k for k in target if k not in file_backbone]
+    mismatched = [
+        k for k, v in file_backbone.items()
+        if k in target and v.shape != target[k].shape
+    ]
+    if not (missing or mismatched):
+        return
+    arch = guess_arch(file_backbone)
+    looks = (f'it looks like arch {arch!r}' if arch else
+             'its backbone matches no preset arch (m0..m5) and is not an '
+             'EfficientViT of this shape')
+    raise CheckpointError(
+        f'{filename} does not fit the EfficientViT backbone (arch '
+        f'{backbone.arch!r}): {looks}. Missing: {_names(missing)}; shape '
+        f'mismatch: {_names(mismatched)}.')
+
+
+@HOOKS.register_module()
+class CheckpointFitHook(Hook):
+    """Checks every checkpoint the runner loads (``load_from``, resume,
+    test) with :func:`check_checkpoint_fits` before its weights are copied.
+
+    Args:
+        strict (bool): Require an exact fit even for ``load_from`` in
+            training (resuming always requires it). Defaults to False.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
+
+    @staticmethod
+    def _source(runner) -> Optional[str]:
+        if runner._load_from is not None:
+            return runner._load_from
+        return find_latest_checkpoint(runner.work_dir)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+            model = model.module  # as mmengine's load_state_dict unwraps
+        check_checkpoint_fits(model, checkpoint, self._source(runner),
+                              self.strict or runner._resume)
+
+
+def harden_runtime(cfg: Config, strict_load: bool = False) -> Config:
+    """Safe checkpoint reading, fit checks and atomic checkpoint writes for a
+    run of ``cfg``.
+
+    Args:
+        cfg (Config): The run's config; changed in place: a
+            ``CheckpointFitHook`` is added to ``custom_hooks``, and a plain
+            ``CheckpointHook`` becomes an ``AtomicCheckpointHook``.
+        strict_load (bool): The loaded checkpoint must fit the whole model
+            exactly (``tools/test.py``).
+
+    Returns:
+        Config: ``cfg``.
+    """
+    use_safe_checkpoint_loading()
+    hooks = [h for h in cfg.get('custom_hooks', [])
+             if h.get('type') != 'CheckpointFitHook']
+    cfg.custom_hooks = hooks + [dict(type='CheckpointFitHook',
+                                     strict=strict_load)]
+    checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint_hook is not None and checkpoint_hook.get('type') in (
+            'CheckpointHook', CheckpointHook):
+        checkpoint_hook.type = 'AtomicCheckpointHook'
+    return cfg

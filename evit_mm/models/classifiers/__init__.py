@@ -1,0 +1,3 @@
+from .distill import DistillImageClassifier
+
+__all__ = ['DistillImageClassifier']

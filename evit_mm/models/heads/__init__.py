@@ -1,0 +1,3 @@
+from .efficientvit_head import EfficientViTClsHead
+
+__all__ = ['EfficientViTClsHead']

@@ -1,0 +1,78 @@
+"""Independent references for the tests: timm's ``efficientvit_mX`` models
+with random, non-trivial weights, and the official (microsoft/Cream) key
+layout written out from the public model definition."""
+import re
+from collections import OrderedDict
+from typing import Dict, Tuple
+
+import timm
+import torch
+import torch.nn as nn
+
+ARCHS = ('m0', 'm1', 'm2', 'm3', 'm4', 'm5')
+
+
+def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Fill every float tensor (BN statistics included) with random values
+    of a realistic scale, so that no branch is trivially zero."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith('running_var'):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + .5)
+            else:
+                tensor.copy_(
+                    torch.randn(tensor.shape, generator=generator) * .2)
+    return model
+
+
+def timm_model(arch: str, img_size: int = 224, seed: int = 0) -> nn.Module:
+    """timm's EfficientViT classifier with random weights, in eval mode.
+    ``img_size=224`` gives the ImageNet model (stage-3 window 4);
+    ``img_size=448`` gives 7x7 windows in every stage."""
+    model = timm.create_model(f'efficientvit_{arch}', img_size=img_size)
+    return randomize_(model, seed).eval()
+
+
+def timm_features(model: nn.Module, x: torch.Tensor) -> Tuple[torch.Tensor]:
+    with torch.no_grad():
+        return tuple(model.forward_intermediates(x, intermediates_only=True))
+
+
+def _official_key(key: str) -> str:
+    """timm name -> official name. Official stages are lists ``blocksS``;
+    stages 2 and 3 start with [dw+FFN, PatchMerging, dw+FFN]; Conv-BN's conv
+    is ``c`` and the head's linear ``l``."""
+    key = re.sub(r'^patch_embed\.conv(\d)\.',
+                 lambda m: f'patch_embed.{(int(m.group(1)) - 1) * 2}.', key)
+    match = re.match(r'^stages\.(\d)\.(downsample|blocks)\.(\w+)\.(.*)$', key)
+    if match:
+        stage, kind, name, rest = match.groups()
+        stage = int(stage)
+        if kind == 'downsample':
+            index = {'res1': 0, 'patchmerge': 1, 'res2': 2}[name]
+        else:
+            index = int(name) + (3 if stage > 0 else 0)
+        key = f'blocks{stage + 1}.{index}.{rest}'
+    key = re.sub(r'\.conv\.(weight)$', r'.c.\1', key)
+    return re.sub(r'^head\.linear\.', 'head.l.', key)
+
+
+def official_state_dict(timm_model_: nn.Module) -> Dict[str, torch.Tensor]:
+    """The weights of a timm model under official names, with the derived
+    ``attention_bias_idxs`` buffers the official checkpoints also carry."""
+    state = OrderedDict(
+        (_official_key(k), v) for k, v in timm_model_.state_dict().items())
+    for name, module in timm_model_.named_modules():
+        if hasattr(module, 'attention_bias_idxs'):
+            state[_official_key(name + '.attention_bias_idxs')] = \
+                module.attention_bias_idxs.clone()
+    return state
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |actual - expected| / max |expected|."""
+    return ((actual - expected).abs().max() /
+            expected.abs().max().clamp_min(1e-12)).item()

@@ -1,0 +1,108 @@
+"""ONNX export in deploy mode: the graph, run by onnxruntime at input sizes
+other than the traced one, matches PyTorch and timm."""
+import importlib.util
+import os
+
+import pytest
+import torch
+
+from evit_mm.deployment import (EfficientViTClassifier, export_onnx,
+                                ort_session, run_session)
+from evit_mm.models import EfficientViT
+from reference import randomize_, relative_error, timm_model
+
+pytest.importorskip('onnxruntime')
+
+TOOL = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools',
+    'deployment', 'export_onnx.py')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('export_onnx', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_backbone_graph_is_correct_at_every_size():
+    """Traced at one size, the dynamic graph must redo the window padding
+    and partition for other sizes: smaller than a window, not a multiple of
+    it, exactly one window per stage (the eager shortcut), another batch."""
+    model = randomize_(EfficientViT('m1')).eval()
+    model.switch_to_deploy()
+    session = ort_session(
+        export_onnx(model, torch.randn(1, 3, 160, 224),
+                    ['stride16', 'stride32', 'stride64']))
+    for shape in [(1, 3, 160, 224), (2, 3, 97, 161), (1, 3, 32, 48),
+                  (1, 3, 112, 112)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            expected = model(x)
+        outputs = run_session(session, x)
+        assert [o.shape for o in outputs] == [e.shape for e in expected]
+        for out, ref in zip(outputs, expected):
+            assert relative_error(out, ref) < 1e-4, shape
+
+
+def test_tool_exports_classifier_from_timm_checkpoint(tmp_path, capsys):
+    """export_onnx.py with a timm checkpoint: the graph reproduces timm's
+    own logits at the export size and at another batch and size."""
+    reference = timm_model('m0')
+    checkpoint = tmp_path / 'timm_m0.pth'
+    torch.save(reference.state_dict(), checkpoint)
+    output = tmp_path / 'm0.onnx'
+    code = load_tool().main([
+        str(output), '--arch', 'm0', '--checkpoint',
+        str(checkpoint), '--verify'
+    ])
+    assert code == 0
+    assert capsys.readouterr().out.count('(ok, ') == 2
+    session = ort_session(str(output))
+    for shape in [(1, 3, 224, 224), (3, 3, 224, 224)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            expected = reference(x)
+        assert relative_error(run_session(session, x)[0], expected) < 1e-4
+
+
+def test_tool_exports_backbone_with_dynamic_size(tmp_path, capsys):
+    output = tmp_path / 'backbone.onnx'
+    code = load_tool().main([
+        str(output), '--arch', 'm0', '--task', 'backbone', '--shape', '160',
+        '224', '--verify'
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert 'outputs: stride16, stride32, stride64' in printed
+    assert '2x3x197x285' in printed
+
+
+def test_static_export_keeps_the_example_shape():
+    """A static graph is fixed to the example and skips the window steps of
+    maps that are exactly one window (stages 2 and 3 at 224x224)."""
+    import onnx
+    model = randomize_(EfficientViTClassifier('m0')).eval()
+    model.switch_to_deploy()
+    x = torch.randn(2, 3, 224, 224)
+    static = export_onnx(model, x, ['logits'], dynamic=False)
+    graph = onnx.load_from_string(static).graph
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [2, 3, 224, 224]
+    dynamic = onnx.load_from_string(export_onnx(model, x, ['logits'])).graph
+
+    def pads(g):
+        return sum(node.op_type == 'Pad' for node in g.node)
+
+    assert pads(graph) == 1 < pads(dynamic) == 6
+    with torch.no_grad():
+        expected = model(x)
+    assert relative_error(run_session(ort_session(static), x)[0],
+                          expected) < 1e-4
+
+
+def test_export_rejects_wrong_output_names():
+    model = EfficientViT('m0').eval()
+    with pytest.raises(ValueError, match='names 1 outputs; the model '
+                       'returns 3'):
+        export_onnx(model, torch.randn(1, 3, 64, 64), ['logits'])

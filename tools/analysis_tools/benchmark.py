@@ -1,0 +1,430 @@
+"""Benchmark EfficientViT on the CPU, side by side with timm's
+``efficientvit_mX`` as the reference, in one run.
+
+1. Classifier throughput (224x224, eval) for each arch and batch size:
+   timm, evit_mm, evit_mm deploy (Conv-BN fused) and evit_mm through
+   onnxruntime (deploy graph), all with the same weights (timm's, converted);
+   the largest relative output difference to timm is printed beside.
+2. Dense-prediction backbone (window 7): time and peak memory of eval and of
+   a training step (forward + backward), evit_mm with and without
+   ``with_cp``, timm's backbone as the reference.
+
+Timings interleave the variants (one call of each in turn, the order rotated
+every round) so that a busy machine slows all of them alike; the median and
+the 10th-90th percentile spread are printed. GFLOP/s count 2 FLOPs per
+multiply-accumulate and are printed beside this machine's fp32 matrix
+multiply rate, measured in the same run.
+
+Usage:
+    python tools/analysis_tools/benchmark.py [--threads N] [--json out.json]
+    python tools/analysis_tools/benchmark.py --archs m0 m4 --batch-sizes 1 \\
+        --skip-dense
+"""
+import argparse
+import copy
+import ctypes
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from typing import Callable, Dict, List, Optional
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_utils import (interleaved, randomize_statistics,  # noqa: E402
+                         relative_error, summary)
+from evit_mm.analysis import count_complexity  # noqa: E402
+from evit_mm.deployment import (EfficientViTClassifier,  # noqa: E402
+                                export_onnx, ort_session)
+from evit_mm.models.backbones.efficientvit import EfficientViT  # noqa: E402
+
+GOAL_DEPLOY = 1.3
+GOAL_BEST = 2.0
+GOAL_CP_SAVING = 0.30
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(__doc__.splitlines()[1:]))
+    archs = sorted(EfficientViT.arch_zoo)
+    parser.add_argument('--archs', nargs='+', default=archs, choices=archs)
+    parser.add_argument(
+        '--batch-sizes', type=int, nargs='+', default=[1, 16])
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help='intra-op threads for torch and onnxruntime (default: the CPUs '
+        'this process may use)')
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument(
+        '--repeats', type=int, default=40, help='timed rounds (classifier)')
+    parser.add_argument(
+        '--no-ort', action='store_true', help='skip the onnxruntime path')
+    parser.add_argument('--skip-classifier', action='store_true')
+    parser.add_argument('--skip-dense', action='store_true')
+    parser.add_argument('--dense-archs', nargs='+', default=['m4'],
+                        choices=archs)
+    parser.add_argument(
+        '--dense-shapes',
+        nargs='+',
+        default=['1x800x1333', '8x512x512'],
+        help='BxHxW inputs of the dense benchmark')
+    parser.add_argument('--dense-repeats', type=int, default=5)
+    parser.add_argument('--json', help='also write all numbers to this file')
+    args = parser.parse_args(argv)
+    for name in ('threads', 'repeats', 'dense_repeats'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1.')
+    if args.warmup < 0 or min(args.batch_sizes) < 1:
+        parser.error('--warmup must be >= 0 and batch sizes >= 1.')
+    try:
+        args.dense_shapes = [
+            tuple(int(v) for v in s.lower().split('x'))
+            for s in args.dense_shapes
+        ]
+    except ValueError:
+        parser.error(f'--dense-shapes {args.dense_shapes}: use BxHxW.')
+    if any(len(s) != 3 or min(s) < 1 for s in args.dense_shapes):
+        parser.error(f'--dense-shapes {args.dense_shapes}: use BxHxW.')
+    return args
+
+
+# ----------------------------------------------------------------- machine
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as file:
+            for line in file:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                              capture_output=True, text=True, timeout=10,
+                              cwd=os.path.dirname(os.path.abspath(__file__))
+                              ).stdout.strip() or 'unknown'
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+
+
+def environment(threads: int) -> dict:
+    import timm
+    env = dict(
+        date=datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC'),
+        cpu=cpu_name(),
+        cpus=os.cpu_count(),
+        threads=threads,
+        python=platform.python_version(),
+        torch=torch.__version__,
+        timm=timm.__version__,
+        commit=git_commit(),
+        load_start=os.getloadavg())
+    try:
+        import onnxruntime
+        env['onnxruntime'] = onnxruntime.__version__
+    except ImportError:
+        env['onnxruntime'] = None
+    return env
+
+
+def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
+    """fp32 ``torch.mm`` GFLOP/s of this machine (median)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    times = interleaved({'mm': lambda: torch.mm(a, b)}, 2, repeats)['mm']
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+# ----------------------------------------------------------------- memory
+def _libc():
+    try:
+        return ctypes.CDLL('libc.so.6')
+    except OSError:
+        return None
+
+
+def track_live_memory() -> bool:
+    """Make glibc serve every allocation of 64 KiB or more with its own
+    mapping, returned to the system when freed, so that the resident size
+    follows the live tensors (without this, freed heap memory stays
+    resident and peaks depend on fragmentation). Slows allocation: call it
+    after the timings. Returns False where glibc is not available."""
+    libc = _libc()
+    m_mmap_threshold = -3
+    return bool(libc is not None and libc.mallopt(m_mmap_threshold, 65536))
+
+
+def _status_mib(field: str) -> float:
+    with open('/proc/self/status') as file:
+        for line in file:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    raise OSError(f'/proc/self/status has no {field}')
+
+
+def peak_memory_mib(step: Callable[[], object]) -> Optional[float]:
+    """Peak resident memory added by one call of ``step`` (MiB), from the
+    kernel's high-water mark (Linux); None where it cannot be reset."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+    try:
+        with open('/proc/self/clear_refs', 'w') as file:
+            file.write('5')  # reset VmHWM to the current RSS
+        before = _status_mib('VmRSS')
+    except OSError:
+        return None
+    step()
+    return _status_mib('VmHWM') - before
+
+
+# ------------------------------------------------------------- classifiers
+def classifier_models(arch: str) -> Dict[str, nn.Module]:
+    """timm's classifier and evit_mm's with the same (timm's) weights."""
+    import timm
+    reference = randomize_statistics(
+        timm.create_model(f'efficientvit_{arch}')).eval()
+    ours = EfficientViTClassifier(arch)
+    ours.load_state_dict(reference.state_dict())
+    ours.eval()
+    deploy = copy.deepcopy(ours)
+    deploy.switch_to_deploy()
+    return {'timm': reference, 'evit_mm': ours, 'evit_mm deploy': deploy}
+
+
+def bench_classifiers(args: argparse.Namespace, mm_gflops: float) -> list:
+    rows = []
+    for arch in args.archs:
+        models = classifier_models(arch)
+        macs = count_complexity(models['evit_mm deploy'],
+                                (torch.zeros(1, 3, 224, 224), ))['flops']
+        for batch in args.batch_sizes:
+            x = torch.randn(batch, 3, 224, 224)
+            fns = {name: (lambda m=model: m(x))
+                   for name, model in models.items()}
+            if not args.no_ort:
+                session = ort_session(
+                    export_onnx(models['evit_mm deploy'], x, ['logits'],
+                                dynamic=False), args.threads)
+                inputs = {'input': x.numpy()}
+                fns['evit_mm onnxruntime'] = \
+                    lambda s=session, i=inputs: s.run(None, i)
+            with torch.inference_mode():
+                outputs = {name: torch.as_tensor(
+                    fn()[0] if name.endswith('onnxruntime') else fn())
+                    for name, fn in fns.items()}
+                times = interleaved(fns, args.warmup, args.repeats)
+            base = statistics.median(times['timm'])
+            for name, samples in times.items():
+                row = dict(arch=arch, batch=batch, variant=name,
+                           **summary(samples))
+                seconds = row['median_ms'] / 1e3
+                row.update(
+                    img_per_s=batch / seconds,
+                    gflops=2 * macs * batch / seconds / 1e9,
+                    speedup_vs_timm=base / seconds,
+                    rel_err_vs_timm=relative_error(outputs[name],
+                                                   outputs['timm']))
+                row['pct_of_matmul'] = 100 * row['gflops'] / mm_gflops
+                rows.append(row)
+                print_classifier_row(row)
+    return rows
+
+
+def print_classifier_row(row: dict) -> None:
+    print(f'{row["arch"]:<4} {row["batch"]:>3}  {row["variant"]:<20}'
+          f'{row["median_ms"]:>9.2f} ({row["p10_ms"]:>7.2f}-'
+          f'{row["p90_ms"]:>7.2f}){row["img_per_s"]:>9.1f}'
+          f'{row["gflops"]:>9.1f}{row["pct_of_matmul"]:>6.0f}%'
+          f'{row["speedup_vs_timm"]:>8.2f}x{row["rel_err_vs_timm"]:>10.1e}',
+          flush=True)
+
+
+# ------------------------------------------------------------------ dense
+class TimmBackbone(nn.Module):
+    """timm's EfficientViT as a backbone (7x7 windows): its stage maps."""
+
+    def __init__(self, arch: str) -> None:
+        super().__init__()
+        import timm
+        self.model = timm.create_model(f'efficientvit_{arch}', img_size=448)
+
+    def forward(self, x: torch.Tensor):
+        return self.model.forward_intermediates(x, intermediates_only=True)
+
+
+def train_step(model: nn.Module, x: torch.Tensor) -> None:
+    """Forward, a loss touching every output, backward."""
+    model.zero_grad(set_to_none=True)
+    loss = sum(out.float().mean() for out in model(x))
+    loss.backward()
+
+
+def dense_models(arch: str) -> Dict[str, nn.Module]:
+    reference = randomize_statistics(TimmBackbone(arch))
+    ours = EfficientViT(arch)
+    with_cp = EfficientViT(arch, with_cp=True)
+    weights = randomize_statistics(ours).state_dict()
+    with_cp.load_state_dict(weights)
+    deploy = copy.deepcopy(ours).eval()
+    deploy.switch_to_deploy()
+    return dict(reference=reference, ours=ours, with_cp=with_cp,
+                deploy=deploy)
+
+
+def dense_cases(models: Dict[str, nn.Module], x: torch.Tensor) -> list:
+    """(mode, variant, function) of the dense benchmark."""
+    return [
+        ('eval', 'timm', lambda: models['reference'](x)),
+        ('eval', 'evit_mm', lambda: models['ours'](x)),
+        ('eval', 'evit_mm deploy', lambda: models['deploy'](x)),
+        ('train', 'timm', lambda: train_step(models['reference'], x)),
+        ('train', 'evit_mm', lambda: train_step(models['ours'], x)),
+        ('train', 'evit_mm with_cp', lambda: train_step(models['with_cp'], x)),
+    ]
+
+
+def run_mode(models: Dict[str, nn.Module], mode: str) -> type:
+    """Put the models in ``mode`` and return the matching grad context."""
+    for model in models.values():
+        model.train(mode == 'train' and not getattr(model, 'deploy', False))
+    return torch.inference_mode if mode == 'eval' else torch.enable_grad
+
+
+def bench_dense(args: argparse.Namespace, mm_gflops: float) -> list:
+    """Time every case, then (allocator switched to tracking live memory)
+    measure its peak memory; print the rows at the end."""
+    rows, pending = [], []
+    for arch in args.dense_archs:
+        models = dense_models(arch)
+        for batch, height, width in args.dense_shapes:
+            x = torch.randn(batch, 3, height, width)
+            macs = count_complexity(models['deploy'],
+                                    (x[:1], ))['flops'] * batch
+            cases = dense_cases(models, x)
+            for mode in ('eval', 'train'):
+                fns = {name: fn for m, name, fn in cases if m == mode}
+                with run_mode(models, mode)():
+                    times = interleaved(fns, 1, args.dense_repeats)
+                for name, samples in times.items():
+                    row = dict(arch=arch, shape=[batch, 3, height, width],
+                               mode=mode, variant=name, **summary(samples))
+                    flops = 2 * macs * (3 if mode == 'train' else 1)
+                    row['gflops'] = flops / (row['median_ms'] / 1e3) / 1e9
+                    row['pct_of_matmul'] = 100 * row['gflops'] / mm_gflops
+                    rows.append(row)
+                    pending.append((row, models, fns[name]))
+    live = track_live_memory()
+    for row, models, fn in pending:
+        with run_mode(models, row['mode'])():
+            row['peak_mib'] = peak_memory_mib(fn)
+        row['peak_tracks_live_memory'] = live
+        print_dense_row(row)
+    return rows
+
+
+def print_dense_row(row: dict) -> None:
+    shape = 'x'.join(map(str, row['shape']))
+    memory = 'n/a' if row['peak_mib'] is None else f'{row["peak_mib"]:.0f}'
+    print(f'{row["arch"]:<4} {shape:<13} {row["mode"]:<6}'
+          f'{row["variant"]:<17}{row["median_ms"]:>9.1f} '
+          f'({row["p10_ms"]:>8.1f}-{row["p90_ms"]:>8.1f}){memory:>10}'
+          f'{row["gflops"]:>9.1f}{row["pct_of_matmul"]:>6.0f}%', flush=True)
+
+
+# ------------------------------------------------------------------ goals
+def check_goals(classifier: list, dense: list) -> List[dict]:
+    goals = []
+    for row in classifier:
+        goal = {'evit_mm deploy': GOAL_DEPLOY,
+                'evit_mm onnxruntime': GOAL_BEST}.get(row['variant'])
+        if goal is not None:
+            goals.append(dict(
+                what=f'{row["variant"]} {row["arch"]} batch {row["batch"]}',
+                value=row['speedup_vs_timm'], goal=goal, unit='x timm',
+                ok=row['speedup_vs_timm'] >= goal))
+    for row in dense:
+        if row['variant'] != 'evit_mm with_cp':
+            continue
+        plain = next(r for r in dense if r['variant'] == 'evit_mm' and
+                     r['mode'] == 'train' and r['shape'] == row['shape']
+                     and r['arch'] == row['arch'])
+        if row['peak_mib'] is None or plain['peak_mib'] is None:
+            continue
+        saving = 1 - row['peak_mib'] / plain['peak_mib']
+        goals.append(dict(
+            what=f'with_cp training memory saving {row["arch"]} '
+            f'{"x".join(map(str, row["shape"]))}',
+            value=saving, goal=GOAL_CP_SAVING, unit='fraction',
+            ok=saving >= GOAL_CP_SAVING))
+    return goals
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    env = environment(args.threads)
+    print(f'EfficientViT CPU benchmark, {env["date"]}, commit '
+          f'{env["commit"]}')
+    print(f'machine: {env["cpu"]}, {env["cpus"]} CPUs, {args.threads} '
+          f'threads; load average {env["load_start"][0]:.2f}')
+    print(f'python {env["python"]}, torch {env["torch"]}, timm '
+          f'{env["timm"]}, onnxruntime {env["onnxruntime"]}')
+    mm_gflops = matmul_rate()
+    print(f'fp32 matrix multiply (torch.mm 2048^3): {mm_gflops:.1f} GFLOP/s')
+
+    classifier, dense = [], []
+    if not args.skip_classifier:
+        print(f'\nClassifier, 224x224, eval; median of {args.repeats} '
+              f'interleaved runs after {args.warmup} warm-ups')
+        print(f'{"arch":<4} {"bs":>3}  {"variant":<20}{"ms (p10-p90)":>27}'
+              f'{"img/s":>9}{"GFLOP/s":>9}{"%mm":>7}{"vs timm":>9}'
+              f'{"rel err":>10}')
+        classifier = bench_classifiers(args, mm_gflops)
+    if not args.skip_dense:
+        print(f'\nDense backbone (window 7); median of {args.dense_repeats} '
+              'interleaved runs; peak = resident memory added by one call '
+              '(train: forward + backward), measured after the timings with '
+              'freed memory returned to the system at once')
+        print(f'{"arch":<4} {"input":<13} {"mode":<6}{"variant":<17}'
+              f'{"ms (p10-p90)":>29}{"peak MiB":>10}{"GFLOP/s":>9}'
+              f'{"%mm":>7}')
+        dense = bench_dense(args, mm_gflops)
+
+    env['load_end'] = os.getloadavg()
+    goals = check_goals(classifier, dense)
+    if goals:
+        print('\nGoals')
+        for goal in goals:
+            value = f'{goal["value"]:.0%}' if goal['unit'] == 'fraction' \
+                else f'{goal["value"]:.2f}x'
+            target = f'{goal["goal"]:.0%}' if goal['unit'] == 'fraction' \
+                else f'{goal["goal"]:.1f}x'
+            print(f'  {"PASS" if goal["ok"] else "FAIL"}  {goal["what"]}: '
+                  f'{value} (goal >= {target})')
+    print(f'load average at the end: {env["load_end"][0]:.2f}')
+    if args.json:
+        with open(args.json, 'w') as file:
+            json.dump(dict(environment=env, matmul_gflops=mm_gflops,
+                           classifier=classifier, dense=dense, goals=goals),
+                      file, indent=1)
+        print(f'wrote {args.json}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
