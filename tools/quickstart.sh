@@ -55,7 +55,7 @@ echo "[quickstart] training (the last epoch ends with the COCO evaluation)"
 checkpoint=$(cat "$WORK_DIR/last_checkpoint")
 echo "[quickstart] drawing predictions of $checkpoint"
 "$PYTHON" demo/image_demo.py "$coco"/val/00000{0,1,2,3}.jpg "$CONFIG" \
-  --weights "$checkpoint" --out-dir "$WORK_DIR/predictions"
+  --weights "$checkpoint" --out-dir "$WORK_DIR/predictions" --pred-score-thr 0.5
 
 "$PYTHON" - "$WORK_DIR" "$(( $(date +%s) - start ))" <<'PY'
 import glob, json, os, sys
