@@ -9,6 +9,7 @@ URL, or an mmpretrain checkpoint of evit_mm. Example::
         https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m4.pth
 """
 import argparse
+import contextlib
 import os.path as osp
 import sys
 
@@ -40,7 +41,9 @@ def main(argv=None) -> None:
     use_safe_checkpoint_loading()
     inferencer = ImageClassificationInferencer(
         model=args.config, pretrained=args.checkpoint, device=args.device)
-    scores = inferencer(args.image)[0]['pred_scores']
+    # The inferencer's progress bar goes to stderr, the ranking to stdout.
+    with contextlib.redirect_stdout(sys.stderr):
+        scores = inferencer(args.image)[0]['pred_scores']
     if args.topk > len(scores):
         raise SystemExit(f'--topk {args.topk} exceeds the {len(scores)} '
                          'classes of the model.')

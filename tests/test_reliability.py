@@ -325,8 +325,10 @@ def test_demos_refuse_code(tmp_path, tiny_data, demo, config):
 def _tiny_checkpoint(path, arch=TINY_ARCH):
     """A checkpoint of the tiny classifier (or of it with another arch)."""
     from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     import evit_mm  # noqa: F401
+    init_default_scope('mmpretrain')
     cfg = Config.fromfile(TINY_CONFIG)
     cfg.model.backbone.arch = arch
     if arch != TINY_ARCH:

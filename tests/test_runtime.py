@@ -126,8 +126,8 @@ def test_other_getattr_uses_are_refused(tmp_path, clean_allow_list):
 def test_resume_continues_iterations_optimizer_and_schedule(toy_runs):
     full, resumed, runner = toy_runs
     assert runner.epoch == 3 and runner.iter == 12  # 4 iterations an epoch
-    a = torch.load(str(full / 'epoch_3.pth'), weights_only=True)
-    b = torch.load(str(resumed / 'epoch_3.pth'), weights_only=True)
+    a = read_checkpoint(str(full / 'epoch_3.pth'))
+    b = read_checkpoint(str(resumed / 'epoch_3.pth'))
     assert (a['meta']['iter'], b['meta']['iter']) == (12, 12)
     for key, value in a['state_dict'].items():
         torch.testing.assert_close(b['state_dict'][key], value)
@@ -143,7 +143,7 @@ def test_resume_continues_iterations_optimizer_and_schedule(toy_runs):
 
 def test_resume_starts_from_the_checkpoint(toy_runs):
     _, resumed, runner = toy_runs
-    start = torch.load(str(resumed / 'epoch_1.pth'), weights_only=True)
+    start = read_checkpoint(str(resumed / 'epoch_1.pth'))
     assert start['meta']['iter'] == 4
     assert start['optimizer']['param_groups'][0]['lr'] == pytest.approx(0.005)
     # the restored log history goes on with epochs 2 and 3
