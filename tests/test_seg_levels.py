@@ -8,34 +8,17 @@ independent reference (the full five-level neck), their strides at odd input
 sizes, and whole-image and sliding-window inference at ADE20K's sizes.
 """
 import math
-import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 
+import seg_helpers
 from evit_mm.models import EfficientViT, EfficientViTFPN
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEM_FPN = osp.join(REPO_ROOT, 'configs', 'sem_fpn',
-                   'fpn_efficientvit-m0_4xb8-40k_ade20k-512x512.py')
-UPERNET = osp.join(REPO_ROOT, 'configs', 'upernet',
-                   'upernet_efficientvit-m0_4xb4-160k_ade20k-512x512.py')
+SEM_FPN, UPERNET = seg_helpers.SEM_FPN[0], seg_helpers.UPERNET[0]  # M0
 SEG_NECK = dict(num_outs=4, num_extra_trans_convs=2, num_backbone_outs=2)
 M0_DIMS = [64, 128, 192]
-
-
-def _build_segmentor(path):
-    from mmengine.model import revert_sync_batchnorm
-    from mmseg.registry import MODELS
-    from mmseg.utils import register_all_modules
-    register_all_modules()
-    cfg = Config.fromfile(path)
-    cfg.model.backbone.init_cfg = None
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    model.init_weights()
-    return model.eval()
 
 
 def _backbone_maps(size):
@@ -114,8 +97,8 @@ def test_level_strides_at_odd_sizes(size):
 @pytest.mark.parametrize('path', [SEM_FPN, UPERNET],
                          ids=['sem_fpn', 'upernet'])
 def test_decode_heads_see_their_design_strides(path):
-    cfg = Config.fromfile(path)
-    model = _build_segmentor(path)
+    cfg = seg_helpers.load_config(path)
+    model = seg_helpers.build_segmentor(path, width=16).eval()
     with torch.no_grad():
         levels = model.extract_feat(torch.randn(1, 3, 256, 256))
     strides = [256 // level.shape[-1] for level in levels]
@@ -124,7 +107,7 @@ def test_decode_heads_see_their_design_strides(path):
     if 'feature_strides' in head:
         assert list(head.feature_strides) == strides
     assert list(head.in_index) == [0, 1, 2, 3]
-    assert [level.shape[1] for level in levels] == list(head.in_channels)
+    assert [level.shape[1] for level in levels] == [16] * 4
     if 'auxiliary_head' in cfg.model:
         assert strides[cfg.model.auxiliary_head.in_index] == 16
 
@@ -160,7 +143,7 @@ SLIDE = dict(mode='slide', crop_size=(512, 512), stride=(341, 341))
 @pytest.mark.parametrize('size', [(512, 512), (375, 500)])
 def test_whole_and_slide_agree_when_one_window_covers_the_image(size):
     image = _image(*size)
-    model = _build_segmentor(SEM_FPN)
+    model = seg_helpers.build_segmentor(SEM_FPN, width=16).eval()
     whole = _predict(model, image)
     slide = _predict(model, image, **SLIDE)
     for result in (whole, slide):
@@ -176,7 +159,7 @@ def test_slide_averages_overlapping_windows(path):
     """A 500x375 ADE image resized to 683x512 (the test pipeline's scale):
     two 512x512 windows, at columns 0-512 and 171-683."""
     torch.manual_seed(1)
-    model = _build_segmentor(path)
+    model = seg_helpers.build_segmentor(path, width=16).eval()
     image = _image(512, 683)
     left = _crop_logits(model, image, 0, 512)
     right = _crop_logits(model, image, 171, 683)

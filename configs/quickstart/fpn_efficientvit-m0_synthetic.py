@@ -11,8 +11,8 @@ data_root = 'data/synthetic/ade/'
 metainfo = dict(
     classes=('background', 'circle', 'square', 'triangle'),
     palette=[(0, 0, 0), (220, 20, 60), (0, 130, 230), (250, 170, 30)])
-crop_size = (128, 128)
-max_iters = 1200
+crop_size = (256, 256)
+max_iters = 1000
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(
@@ -35,7 +35,6 @@ dataset = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=False),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
@@ -75,5 +74,6 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1),
+    visualization=dict(interval=1))  # --show-dir draws every val batch
 auto_scale_lr = dict(base_batch_size=8)
