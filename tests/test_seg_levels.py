@@ -153,8 +153,10 @@ def test_whole_and_slide_agree_when_one_window_covers_the_image(size):
     torch.testing.assert_close(slide.seg_logits.data, whole.seg_logits.data)
 
 
-@pytest.mark.parametrize('path', [SEM_FPN, UPERNET],
-                         ids=['sem_fpn', 'upernet'])
+@pytest.mark.parametrize('path', [
+    pytest.param(SEM_FPN, id='sem_fpn'),
+    pytest.param(UPERNET, id='upernet', marks=pytest.mark.slow)
+])
 def test_slide_averages_overlapping_windows(path):
     """A 500x375 ADE image resized to 683x512 (the test pipeline's scale):
     two 512x512 windows, at columns 0-512 and 171-683."""
