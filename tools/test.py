@@ -15,7 +15,7 @@ from mmengine.config import Config  # noqa: E402
 
 from evit_mm.engine import (add_launch_arguments,  # noqa: E402
                             apply_test_options, build_runner,
-                            parse_tool_args)
+                            leave_distributed, parse_tool_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,7 +51,9 @@ def main(argv=None) -> dict:
         work_dir=args.work_dir, out=args.out, show=args.show,
         show_dir=args.show_dir, wait_time=args.wait_time, tta=args.tta,
         amp=args.amp, launcher=args.launcher, cfg_options=args.cfg_options)
-    return build_runner(cfg, strict_load=True).test()
+    metrics = build_runner(cfg, strict_load=True).test()
+    leave_distributed()
+    return metrics
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ from mmengine.config import Config  # noqa: E402
 
 from evit_mm.engine import (add_launch_arguments,  # noqa: E402
                             apply_train_options, build_runner,
-                            parse_tool_args)
+                            leave_distributed, parse_tool_args)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +44,7 @@ def main(argv=None) -> None:
         amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
         launcher=args.launcher, cfg_options=args.cfg_options)
     build_runner(cfg, strict_load=False).train()
+    leave_distributed()
 
 
 if __name__ == '__main__':

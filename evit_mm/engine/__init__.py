@@ -5,11 +5,13 @@ from .options import apply_test_options, apply_train_options, config_scope
 from .reliability import (AtomicCheckpointHook, CheckpointFitHook,
                           check_checkpoint_fits, harden_runtime,
                           use_safe_checkpoint_loading)
-from .runtime import allow_mmengine_checkpoints, setup_distributed
+from .runtime import (allow_mmengine_checkpoints, leave_distributed,
+                      setup_distributed)
 
 __all__ = [
     'AtomicCheckpointHook', 'CheckpointFitHook', 'add_launch_arguments',
     'allow_mmengine_checkpoints', 'apply_test_options', 'apply_train_options',
     'build_runner', 'check_checkpoint_fits', 'config_scope', 'harden_runtime',
-    'parse_tool_args', 'setup_distributed', 'use_safe_checkpoint_loading'
+    'leave_distributed', 'parse_tool_args', 'setup_distributed',
+    'use_safe_checkpoint_loading'
 ]

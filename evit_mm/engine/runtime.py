@@ -81,3 +81,17 @@ def setup_distributed(cfg: Config) -> None:
             wrapper_type, DistributedDataParallel):
         wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def leave_distributed() -> None:
+    """Wait for every rank, then leave the process group, if one was joined.
+
+    Call it when a run has finished. A process that exits while its gloo
+    group is still alive can abort during interpreter shutdown
+    ("terminate called without an active exception"), failing a run that
+    succeeded.
+    """
+    if torch.distributed.is_available() and \
+            torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
