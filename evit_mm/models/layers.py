@@ -372,7 +372,16 @@ class CascadedGroupAttention(nn.Module):
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 bias: torch.Tensor) -> torch.Tensor:
-        """Softmax attention of one head; maps in, channels-last map out."""
+        """Softmax attention of one head; maps in, a map out (channels-last
+        in eager mode)."""
+        if torch.jit.is_tracing():
+            # Exported graphs hold NCHW maps: channel-major products need
+            # no transposed copies of them.
+            shape = v.shape
+            q, k, v = q.flatten(2), k.flatten(2), v.flatten(2)
+            attn = torch.baddbmm(
+                bias, q.transpose(1, 2), k, alpha=self.scale).softmax(dim=-1)
+            return (v @ attn.transpose(1, 2)).view(shape)
         height, width = q.shape[2:]
         attn = torch.baddbmm(
             bias, to_tokens(q), to_tokens(k).transpose(1, 2),
