@@ -80,6 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='BxHxW inputs of the dense benchmark')
     parser.add_argument('--dense-repeats', type=int, default=5)
     parser.add_argument('--json', help='also write all numbers to this file')
+    parser.add_argument('--memory-probe', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ('threads', 'repeats', 'dense_repeats'):
         if getattr(args, name) < 1:
@@ -149,24 +150,6 @@ def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
 
 
 # ----------------------------------------------------------------- memory
-def _libc():
-    try:
-        return ctypes.CDLL('libc.so.6')
-    except OSError:
-        return None
-
-
-def track_live_memory() -> bool:
-    """Make glibc serve every allocation of 64 KiB or more with its own
-    mapping, returned to the system when freed, so that the resident size
-    follows the live tensors (without this, freed heap memory stays
-    resident and peaks depend on fragmentation). Slows allocation: call it
-    after the timings. Returns False where glibc is not available."""
-    libc = _libc()
-    m_mmap_threshold = -3
-    return bool(libc is not None and libc.mallopt(m_mmap_threshold, 65536))
-
-
 def _status_mib(field: str) -> float:
     with open('/proc/self/status') as file:
         for line in file:
@@ -179,9 +162,10 @@ def peak_memory_mib(step: Callable[[], object]) -> Optional[float]:
     """Peak resident memory added by one call of ``step`` (MiB), from the
     kernel's high-water mark (Linux); None where it cannot be reset."""
     gc.collect()
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open('/proc/self/clear_refs', 'w') as file:
             file.write('5')  # reset VmHWM to the current RSS
@@ -306,9 +290,9 @@ def run_mode(models: Dict[str, nn.Module], mode: str) -> type:
 
 
 def bench_dense(args: argparse.Namespace, mm_gflops: float) -> list:
-    """Time every case, then (allocator switched to tracking live memory)
-    measure its peak memory; print the rows at the end."""
-    rows, pending = [], []
+    """Time every case, then measure its peak memory (one process per
+    case); print the rows at the end."""
+    rows = []
     for arch in args.dense_archs:
         models = dense_models(arch)
         for batch, height, width in args.dense_shapes:
@@ -327,14 +311,47 @@ def bench_dense(args: argparse.Namespace, mm_gflops: float) -> list:
                     row['gflops'] = flops / (row['median_ms'] / 1e3) / 1e9
                     row['pct_of_matmul'] = 100 * row['gflops'] / mm_gflops
                     rows.append(row)
-                    pending.append((row, models, fns[name]))
-    live = track_live_memory()
-    for row, models, fn in pending:
-        with run_mode(models, row['mode'])():
-            row['peak_mib'] = peak_memory_mib(fn)
-        row['peak_tracks_live_memory'] = live
+    for row in rows:
+        row['peak_mib'] = probe_memory(row, args.threads)
         print_dense_row(row)
     return rows
+
+
+def probe_memory(row: dict, threads: int) -> Optional[float]:
+    """Peak memory of one dense case, in a fresh process whose glibc returns
+    every freed block of 64 KiB or more to the system at once, so that the
+    resident size follows the live tensors (in a process that has run for a
+    while, freed heap memory stays resident and the peak depends on its
+    fragmentation)."""
+    batch, _, height, width = row['shape']
+    command = [
+        sys.executable,
+        os.path.abspath(__file__), '--threads',
+        str(threads), '--memory-probe',
+        f'{row["arch"]},{batch}x{height}x{width},{row["mode"]},'
+        f'{row["variant"]}'
+    ]
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
+    done = subprocess.run(command, capture_output=True, text=True, env=env,
+                          check=False)
+    if done.returncode:
+        raise RuntimeError(f'memory probe {command} failed:\n'
+                           f'{done.stderr[-2000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
+
+
+def memory_probe(spec: str) -> dict:
+    """In the probe process: build the case ``arch,BxHxW,mode,variant``,
+    run it once, then measure one more call."""
+    arch, shape, mode, variant = spec.split(',')
+    batch, height, width = (int(v) for v in shape.split('x'))
+    models = dense_models(arch)
+    x = torch.randn(batch, 3, height, width)
+    step = next(fn for m, name, fn in dense_cases(models, x)
+                if m == mode and name == variant)
+    with run_mode(models, mode)():
+        step()
+        return dict(peak_mib=peak_memory_mib(step))
 
 
 def print_dense_row(row: dict) -> None:
@@ -377,6 +394,9 @@ def check_goals(classifier: list, dense: list) -> List[dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        print(json.dumps(memory_probe(args.memory_probe)))
+        return 0
     env = environment(args.threads)
     print(f'EfficientViT CPU benchmark, {env["date"]}, commit '
           f'{env["commit"]}')
@@ -398,8 +418,8 @@ def main(argv=None) -> int:
     if not args.skip_dense:
         print(f'\nDense backbone (window 7); median of {args.dense_repeats} '
               'interleaved runs; peak = resident memory added by one call '
-              '(train: forward + backward), measured after the timings with '
-              'freed memory returned to the system at once')
+              '(train: forward + backward), measured in a fresh process that '
+              'returns freed memory to the system at once')
         print(f'{"arch":<4} {"input":<13} {"mode":<6}{"variant":<17}'
               f'{"ms (p10-p90)":>29}{"peak MiB":>10}{"GFLOP/s":>9}'
               f'{"%mm":>7}')
