@@ -217,9 +217,11 @@ def bench_classifiers(args: argparse.Namespace, mm_gflops: float) -> list:
             fns = {name: (lambda m=model: m(x))
                    for name, model in models.items()}
             if not args.no_ort:
+                # no spinning: idle onnxruntime threads would slow down
+                # the PyTorch variants timed right after it
                 session = ort_session(
                     export_onnx(models['evit_mm deploy'], x, ['logits'],
-                                dynamic=False), args.threads)
+                                dynamic=False), args.threads, spinning=False)
                 inputs = {'input': x.numpy()}
                 fns['evit_mm onnxruntime'] = \
                     lambda s=session, i=inputs: s.run(None, i)
