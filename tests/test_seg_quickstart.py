@@ -52,11 +52,13 @@ def test_quickstart_trains_and_shows(tmp_path):
                          num_train=32, num_val=8, img_size=(128, 128))['ade']
     work_dir = str(tmp_path / 'work')
     # validate after the first iteration (val_interval 1 until iteration 3)
-    # and at the end, to compare an untrained model with a trained one
+    # and at the end, to compare an untrained model with a trained one; a
+    # seeded run with a 10-iteration warm-up
     _tool('train', CONFIG, '--work-dir', work_dir, '--cfg-options',
           f'train_cfg.max_iters={ITERS}', 'train_cfg.val_interval=1',
           f'train_cfg.dynamic_intervals=[(3,{ITERS})]',
-          f'param_scheduler.1.end={ITERS}',
+          'param_scheduler.0.end=10', 'param_scheduler.1.begin=10',
+          f'param_scheduler.1.end={ITERS}', 'randomness.seed=0',
           'model.data_preprocessor.size=(128,128)', *_data_options(data_root))
     history = _val_history(work_dir)
     assert [step for step, _ in history] == [1, ITERS]
