@@ -322,8 +322,11 @@ class CascadedGroupAttention(nn.Module):
             persistent=False)
 
     def attention_bias(self) -> torch.Tensor:
-        """The ``(heads, N, N)`` bias added to the attention logits."""
-        return self.attention_biases[:, self.attention_bias_idxs]
+        """The ``(heads, N, N)`` bias added to the attention logits (an
+        ``index_select``: several times cheaper than advanced indexing)."""
+        idxs = self.attention_bias_idxs
+        return self.attention_biases.index_select(1, idxs.view(-1)).view(
+            -1, *idxs.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend within ``x`` of shape ``(B, C, ws, ws)``."""
