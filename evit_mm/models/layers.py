@@ -268,6 +268,16 @@ def relative_offset_index(window_size: int) -> torch.Tensor:
     return offsets[0] * window_size + offsets[1]
 
 
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, H*W, C)``; a view for channels-last maps."""
+    return x.permute(0, 2, 3, 1).flatten(1, 2)
+
+
+def from_tokens(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(B, H*W, C)`` -> a channels-last ``(B, C, H, W)`` view."""
+    return x.unflatten(1, (height, width)).permute(0, 3, 1, 2)
+
+
 class CascadedGroupAttention(nn.Module):
     """Cascaded group attention on one window.
 
@@ -328,9 +338,17 @@ class CascadedGroupAttention(nn.Module):
         return self.attention_biases.index_select(1, idxs.view(-1)).view(
             -1, *idxs.shape)
 
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                bias: torch.Tensor) -> torch.Tensor:
+        """Softmax attention of one head; maps in, channels-last map out."""
+        height, width = q.shape[2:]
+        attn = torch.baddbmm(
+            bias, to_tokens(q), to_tokens(k).transpose(1, 2),
+            alpha=self.scale).softmax(dim=-1)
+        return from_tokens(attn @ to_tokens(v), height, width)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Attend within ``x`` of shape ``(B, C, ws, ws)``."""
-        batch, _, height, width = x.shape
         bias = self.attention_bias()
         chunks = x.chunk(self.num_heads, dim=1)
         head_outputs = []
@@ -340,12 +358,7 @@ class CascadedGroupAttention(nn.Module):
                 feat = feat + chunks[i]
             q, k, v = qkv(feat).split(
                 [self.key_dim, self.key_dim, self.value_dim], dim=1)
-            q = q_dw(q)
-            q, k, v = q.flatten(2), k.flatten(2), v.flatten(2)
-            attn = (q.transpose(-2, -1) @ k) * self.scale + bias[i]
-            attn = attn.softmax(dim=-1)
-            feat = (v @ attn.transpose(-2, -1)).view(batch, self.value_dim,
-                                                     height, width)
+            feat = self._attend(q_dw(q), k, v, bias[i])
             head_outputs.append(feat)
         return self.proj(torch.cat(head_outputs, dim=1))
 
@@ -389,14 +402,15 @@ class LocalWindowAttention(nn.Module):
             return self.attn(x)
         pad_b = (ws - height % ws) % ws
         pad_r = (ws - width % ws) % ws
-        x = F.pad(x, (0, pad_r, 0, pad_b))
+        x = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, pad_r, 0, pad_b))
         rows, cols = (height + pad_b) // ws, (width + pad_r) // ws
-        windows = x.view(batch, channels, rows, ws, cols, ws).permute(
-            0, 2, 4, 1, 3, 5).reshape(batch * rows * cols, channels, ws, ws)
-        windows = self.attn(windows)
-        x = windows.view(batch, rows, cols, channels, ws, ws).permute(
-            0, 3, 1, 4, 2, 5).reshape(batch, channels, rows * ws, cols * ws)
-        return x[:, :, :height, :width].contiguous()
+        windows = x.view(batch, rows, ws, cols, ws, channels).transpose(
+            2, 3).reshape(batch * rows * cols, ws, ws, channels)
+        windows = self.attn(windows.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = windows.reshape(batch, rows, cols, ws, ws, channels).transpose(
+            2, 3).reshape(batch, rows * ws, cols * ws, channels)
+        return x[:, :height, :width].permute(0, 3, 1, 2).contiguous(
+            memory_format=torch.channels_last)
 
 
 class EfficientViTBlock(nn.Module):
