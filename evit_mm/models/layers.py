@@ -177,7 +177,7 @@ class ConvFFN(nn.Module):
                  deploy: bool = False) -> None:
         super().__init__()
         self.pw1 = ConvBN(channels, hidden_channels, deploy=deploy)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.pw2 = ConvBN(
             hidden_channels, channels, bn_weight_init=0., deploy=deploy)
 
@@ -219,7 +219,7 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         reduced = make_divisible(channels * ratio, 8)
         self.fc1 = nn.Conv2d(channels, reduced, 1)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(reduced, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +244,7 @@ class PatchMerging(nn.Module):
         super().__init__()
         hidden = in_channels * 4
         self.conv1 = ConvBN(in_channels, hidden, deploy=deploy)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.conv2 = ConvBN(
             hidden, hidden, 3, stride=2, groups=hidden, deploy=deploy)
         self.se = SqueezeExcite(hidden, .25)
@@ -318,7 +318,7 @@ class CascadedGroupAttention(nn.Module):
             ConvBN(key_dim, key_dim, k, groups=key_dim, deploy=deploy)
             for k in kernels[:num_heads])
         self.proj = nn.Sequential(
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             ConvBN(
                 self.value_dim * num_heads,
                 channels,
@@ -496,7 +496,7 @@ class PatchEmbed(nn.Sequential):
         layers = []
         for i, width in enumerate(widths):
             if i > 0:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))
             layers.append(
                 ConvBN(in_channels, width, 3, stride=2, deploy=deploy))
             in_channels = width
