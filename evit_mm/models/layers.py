@@ -13,8 +13,19 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
+# Point-wise convs whose multiply-accumulate count is below this run as a
+# matrix product on the token view: oneDNN's fixed cost per convolution call
+# (tens of microseconds on CPU) dominates such small layers.
+SMALL_POINTWISE_MACS = 2**22
+
+
 class ConvBN(nn.Module):
     """A bias-free convolution followed by BatchNorm, fusable into one conv.
+
+    Small 1x1 convolutions are computed as a matrix product over the tokens
+    of the (channels-last) map, which gives the same result with less
+    per-call overhead than a convolution kernel.
+
 
     Args:
         in_channels (int): Input channels.
@@ -52,12 +63,21 @@ class ConvBN(nn.Module):
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.zeros_(self.bn.bias)
 
+        self.pointwise = kernel_size == 1 and stride == 1 and groups == 1
+
     @property
     def fused(self) -> bool:
         return isinstance(self.bn, nn.Identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x))
+        if self.pointwise and not torch.jit.is_tracing() and x.numel(
+        ) * self.conv.out_channels < SMALL_POINTWISE_MACS:
+            out = F.linear(
+                x.permute(0, 2, 3, 1), self.conv.weight.flatten(1),
+                self.conv.bias).permute(0, 3, 1, 2)
+        else:
+            out = self.conv(x)
+        return self.bn(out)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
