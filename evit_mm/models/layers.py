@@ -1,6 +1,7 @@
 """Building blocks of EfficientViT: fusable Conv-BN, residual branches,
 feed-forward, squeeze-excite, patch merging and cascaded group attention."""
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -25,7 +26,6 @@ class ConvBN(nn.Module):
     Small 1x1 convolutions are computed as a matrix product over the tokens
     of the (channels-last) map, which gives the same result with less
     per-call overhead than a convolution kernel.
-
 
     Args:
         in_channels (int): Input channels.
@@ -77,7 +77,7 @@ class ConvBN(nn.Module):
                 self.conv.bias).permute(0, 3, 1, 2)
         else:
             out = self.conv(x)
-        return self.bn(out)
+        return out if self.fused else self.bn(out)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
@@ -166,7 +166,8 @@ class DropPath(nn.Module):
 
 
 class Residual(nn.Module):
-    """``x + drop_path(branch(x))``.
+    """``x + drop_path(branch(x))``. Without autograd the sum is written
+    into the branch's (fresh) output instead of a new tensor.
 
     Args:
         branch (nn.Module): The residual branch.
@@ -176,10 +177,15 @@ class Residual(nn.Module):
     def __init__(self, branch: nn.Module, drop_path: float = 0.) -> None:
         super().__init__()
         self.branch = branch
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop_path(self.branch(x))
+        out = self.branch(x)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            return x + out
+        return out.add_(x)
 
 
 class ConvFFN(nn.Module):
@@ -306,6 +312,9 @@ class CascadedGroupAttention(nn.Module):
     and v with a 1x1 Conv-BN, refines q with a depth-wise Conv-BN, and adds a
     learned bias indexed by the absolute token offset to the attention logits.
 
+    Attention runs on token-major views of channels-last maps, so that no
+    transposes are copied.
+
     Args:
         channels (int): Input and output channels.
         key_dim (int): Channels of q and k per head.
@@ -383,13 +392,31 @@ class CascadedGroupAttention(nn.Module):
         return self.proj(torch.cat(head_outputs, dim=1))
 
 
+_FIXED_SIZE_TRACE = False
+
+
+@contextlib.contextmanager
+def fixed_size_tracing() -> Iterator[None]:
+    """Tracing within this context records a graph for the example's input
+    size only (a static ONNX export): :class:`LocalWindowAttention` may then
+    take its one-window shortcut instead of the size-independent path."""
+    global _FIXED_SIZE_TRACE
+    previous, _FIXED_SIZE_TRACE = _FIXED_SIZE_TRACE, True
+    try:
+        yield
+    finally:
+        _FIXED_SIZE_TRACE = previous
+
+
 class LocalWindowAttention(nn.Module):
     """Cascaded group attention inside non-overlapping windows.
 
     Maps of any size are zero-padded at the bottom and right to a multiple of
     the window, split into windows, attended and cropped back; padded tokens
     take part in attention, as in the official model. A map that already is
-    exactly one window is attended directly.
+    exactly one window is attended directly (the general path gives the same
+    result; it is always taken while tracing, so that exported graphs are
+    correct at every input size, unless :func:`fixed_size_tracing` is on).
 
     Args:
         channels (int): Input and output channels.
@@ -418,7 +445,8 @@ class LocalWindowAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = self.window_size
         batch, channels, height, width = x.shape
-        if height == ws and width == ws:
+        if height == ws and width == ws and (_FIXED_SIZE_TRACE or
+                                             not torch.jit.is_tracing()):
             return self.attn(x)
         pad_b = (ws - height % ws) % ws
         pad_r = (ws - width % ws) % ws
