@@ -14,10 +14,12 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
-# Point-wise convs whose multiply-accumulate count is below this run as a
-# matrix product on the token view: oneDNN's fixed cost per convolution call
-# (tens of microseconds on CPU) dominates such small layers.
+# Point-wise convs with fewer multiply-accumulates than this run as a matrix
+# product on the token view: oneDNN's fixed cost per convolution call (tens
+# of microseconds on CPU) dominates such small layers. With one thread the
+# cost is lower and oneDNN wins sooner.
 SMALL_POINTWISE_MACS = 2**22
+SMALL_POINTWISE_MACS_ONE_THREAD = 2**20
 
 
 class ConvBN(nn.Module):
@@ -71,7 +73,9 @@ class ConvBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pointwise and not torch.jit.is_tracing() and x.numel(
-        ) * self.conv.out_channels < SMALL_POINTWISE_MACS:
+        ) * self.conv.out_channels < (SMALL_POINTWISE_MACS if
+                                      torch.get_num_threads() > 1 else
+                                      SMALL_POINTWISE_MACS_ONE_THREAD):
             out = F.linear(
                 x.permute(0, 2, 3, 1), self.conv.weight.flatten(1),
                 self.conv.bias).permute(0, 3, 1, 2)
@@ -167,7 +171,8 @@ class DropPath(nn.Module):
 
 class Residual(nn.Module):
     """``x + drop_path(branch(x))``. Without autograd the sum is written
-    into the branch's (fresh) output instead of a new tensor.
+    into the branch's output instead of a new tensor (unless that output
+    shares memory with ``x``).
 
     Args:
         branch (nn.Module): The residual branch.
@@ -183,7 +188,9 @@ class Residual(nn.Module):
         out = self.branch(x)
         if self.drop_path is not None:
             out = self.drop_path(out)
-        if torch.is_grad_enabled() or torch.jit.is_tracing():
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or \
+                out.untyped_storage().data_ptr() == \
+                x.untyped_storage().data_ptr():
             return x + out
         return out.add_(x)
 
@@ -249,8 +256,12 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Conv2d(reduced, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
-        return x * scale.sigmoid()
+        # the 1x1 convs act on one pooled vector per image: matrix products
+        pooled = x.mean((2, 3))
+        hidden = self.act(
+            F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
+        scale = F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias)
+        return x * scale.sigmoid()[:, :, None, None]
 
 
 class PatchMerging(nn.Module):
@@ -369,7 +380,16 @@ class CascadedGroupAttention(nn.Module):
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 bias: torch.Tensor) -> torch.Tensor:
-        """Softmax attention of one head; maps in, channels-last map out."""
+        """Softmax attention of one head; maps in, a map out (channels-last
+        in eager mode)."""
+        if torch.jit.is_tracing():
+            # Exported graphs hold NCHW maps: channel-major products need
+            # no transposed copies of them.
+            shape = v.shape
+            q, k, v = q.flatten(2), k.flatten(2), v.flatten(2)
+            attn = torch.baddbmm(
+                bias, q.transpose(1, 2), k, alpha=self.scale).softmax(dim=-1)
+            return (v @ attn.transpose(1, 2)).view(shape)
         height, width = q.shape[2:]
         attn = torch.baddbmm(
             bias, to_tokens(q), to_tokens(k).transpose(1, 2),
@@ -450,7 +470,9 @@ class LocalWindowAttention(nn.Module):
             return self.attn(x)
         pad_b = (ws - height % ws) % ws
         pad_r = (ws - width % ws) % ws
-        x = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, pad_r, 0, pad_b))
+        x = x.permute(0, 2, 3, 1)
+        if pad_b or pad_r or torch.jit.is_tracing():
+            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         rows, cols = (height + pad_b) // ws, (width + pad_r) // ws
         windows = x.view(batch, rows, ws, cols, ws, channels).transpose(
             2, 3).reshape(batch * rows * cols, ws, ws, channels)
