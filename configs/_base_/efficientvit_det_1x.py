@@ -1,24 +1,13 @@
-# Shared by the EfficientViT detection configs: evit_mm registered, the
-# backbone as the official detectors use it (ImageNet weights, BN statistics
-# frozen, nothing else frozen), the start of their EfficientViTFPN neck,
-# and the official 1x schedule: mmdet's (12
-# epochs, 500-iter linear warm-up from 0.001x, LR x0.1 after epochs 8 and
-# 11) with AdamW, lr 1e-4 at batch 16 (8 GPUs x 2), weight decay 0.05 except
-# on the attention-bias tables.
-_base_ = 'mmdet::_base_/schedules/schedule_1x.py'
-custom_imports = dict(imports=['evit_mm'], allow_failed_imports=False)
+# Shared by the EfficientViT detection configs: the backbone
+# (efficientvit_backbone.py), the start of the official EfficientViTFPN
+# neck, and the official 1x schedule: mmdet's (12 epochs, 500-iter linear
+# warm-up from 0.001x, LR x0.1 after epochs 8 and 11) with AdamW, lr 1e-4
+# at batch 16 (8 GPUs x 2), weight decay 0.05 except on the attention-bias
+# tables.
+_base_ = [
+    './efficientvit_backbone.py', 'mmdet::_base_/schedules/schedule_1x.py'
+]
 
-efficientvit_url = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo'
-                    '/releases/download/v1.0/efficientvit_{}.pth')
-efficientvit_backbone = dict(
-    _delete_=True,
-    type='EfficientViT',
-    arch='m0',
-    window_size=7,
-    out_indices=(0, 1, 2),
-    frozen_stages=-1,
-    norm_eval=True,
-    init_cfg=dict(type='Pretrained', checkpoint=efficientvit_url.format('m0')))
 efficientvit_fpn = dict(
     _delete_=True,
     type='EfficientViTFPN',
