@@ -1,6 +1,7 @@
-"""Independent references for the tests: timm's ``efficientvit_mX`` models
-with random, non-trivial weights, and the official (microsoft/Cream) key
-layout written out from the public model definition."""
+"""Independent references for the tests: the published facts of M0-M5,
+timm's ``efficientvit_mX`` models with random, non-trivial weights, and the
+official (microsoft/Cream) key layout written out from the public model
+definition."""
 import re
 from collections import OrderedDict
 from typing import Dict, Tuple
@@ -10,6 +11,20 @@ import torch
 import torch.nn as nn
 
 ARCHS = ('m0', 'm1', 'm2', 'm3', 'm4', 'm5')
+# Channels of the three stages (DESIGN.md section 1).
+EMBED_DIMS = {
+    'm0': [64, 128, 192], 'm1': [128, 144, 192], 'm2': [128, 192, 224],
+    'm3': [128, 240, 320], 'm4': [128, 256, 384], 'm5': [192, 288, 384]
+}
+# FLOPs (M multiply-adds) and parameters (M) of the 224x224 classifiers,
+# as the EfficientViT paper reports them.
+PAPER_FLOPS_PARAMS = {
+    'm0': (79, 2.3), 'm1': (167, 3.0), 'm2': (201, 4.2), 'm3': (263, 6.9),
+    'm4': (299, 8.8), 'm5': (522, 12.4)
+}
+# The official ImageNet releases.
+OFFICIAL_URL = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo/'
+                'releases/download/v1.0/efficientvit_{}.pth')
 
 
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -1,26 +1,16 @@
 """benchmark.py: its memory probe measures what a step allocates, and a tiny
 run writes every number the README table needs. No timing is asserted."""
-import importlib.util
 import json
 import os
 
 import pytest
 import torch
 
-TOOL = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools',
-    'analysis_tools', 'benchmark.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_helpers import TOOLS, load_tool
 
 
 def test_peak_memory_sees_a_temporary_allocation():
-    tool = load_tool()
+    tool = load_tool('analysis_tools', 'benchmark.py')
 
     def step():
         block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched, then freed
@@ -36,7 +26,7 @@ def test_peak_memory_sees_a_temporary_allocation():
 @pytest.mark.slow
 def test_tiny_run_writes_all_numbers(tmp_path, capsys):
     output = tmp_path / 'bench.json'
-    code = load_tool().main([
+    code = load_tool('analysis_tools', 'benchmark.py').main([
         '--archs', 'm0', '--batch-sizes', '2', '--repeats', '2', '--warmup',
         '1', '--threads', '1', '--dense-archs', 'm0', '--dense-shapes',
         '1x96x128', '--dense-repeats', '1', '--json',
@@ -66,13 +56,9 @@ def test_tiny_run_writes_all_numbers(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_compare_revisions_runs_a_folder(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'compare_revisions',
-        os.path.join(os.path.dirname(TOOL), 'compare_revisions.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis_tools', 'compare_revisions.py')
     output = tmp_path / 'compare.json'
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(TOOL)))
+    repo = os.path.dirname(TOOLS)
     assert tool.main([
         repo, '--archs', 'm0', '--batch-sizes', '1', '--rounds', '1',
         '--warmup', '0', '--repeats', '1', '--threads', '1', '--json',

@@ -1,7 +1,5 @@
 """get_flops.py: FLOPs and parameters of the classifiers match the paper;
 configs of the toolboxes are analysed too."""
-import importlib.util
-import os
 import re
 import textwrap
 
@@ -9,20 +7,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from evit_mm.analysis import PAPER_COMPLEXITY, count_complexity
+from evit_mm.analysis import count_complexity
 from evit_mm.models import EfficientViT
-from reference import ARCHS
-
-TOOL = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools',
-    'analysis_tools', 'get_flops.py')
+from reference import ARCHS, PAPER_FLOPS_PARAMS
+from tool_helpers import load_tool
 
 
 def run_tool(argv, capsys) -> dict:
-    spec = importlib.util.spec_from_file_location('get_flops', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main(argv) == 0
+    assert load_tool('analysis_tools', 'get_flops.py').main(argv) == 0
     printed = capsys.readouterr().out
     return dict(
         flops=float(re.search(r'FLOPs: ([\d.]+) M', printed).group(1)),
@@ -35,7 +27,7 @@ def run_tool(argv, capsys) -> dict:
 ])
 def test_classifier_matches_paper(arch, capsys):
     result = run_tool(['--arch', arch, '--depth', '0'], capsys)
-    flops, params = PAPER_COMPLEXITY[arch]
+    flops, params = PAPER_FLOPS_PARAMS[arch]
     assert abs(result['flops'] / flops - 1) < .03
     assert abs(result['params'] / params - 1) < .03
     assert 'Paper:' in result['printed']

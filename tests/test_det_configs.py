@@ -8,18 +8,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from reference import EMBED_DIMS, OFFICIAL_URL
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OFFICIAL = sorted(
     glob.glob(osp.join(REPO_ROOT, 'configs', 'retinanet', '*.py')) +
     glob.glob(osp.join(REPO_ROOT, 'configs', 'mask_rcnn', '*.py')))
 EXAMPLE = osp.join(REPO_ROOT, 'configs', 'examples',
                    'faster-rcnn_efficientvit-m0_fpn_1x_coco.py')
-EMBED_DIMS = {
-    'm0': [64, 128, 192], 'm1': [128, 144, 192], 'm2': [128, 192, 224],
-    'm3': [128, 240, 320], 'm4': [128, 256, 384], 'm5': [192, 288, 384]
-}  # DESIGN.md section 1
-URL = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo/releases/'
-       'download/v1.0/efficientvit_{}.pth')
 
 
 def _name(path):
@@ -39,7 +35,7 @@ def test_official_recipe(path):
     backbone, neck = cfg.model.backbone, cfg.model.neck
     assert backbone.type == 'EfficientViT' and backbone.arch == arch
     assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=URL.format(arch))
+                                     checkpoint=OFFICIAL_URL.format(arch))
     assert backbone.frozen_stages == -1 and backbone.norm_eval
     assert neck.type == 'EfficientViTFPN'
     assert neck.in_channels == EMBED_DIMS[arch]

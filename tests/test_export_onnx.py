@@ -1,8 +1,5 @@
 """ONNX export in deploy mode: the graph, run by onnxruntime at input sizes
 other than the traced one, matches PyTorch and timm."""
-import importlib.util
-import os
-
 import pytest
 import torch
 
@@ -10,19 +7,9 @@ from evit_mm.deployment import (EfficientViTClassifier, export_onnx,
                                 ort_session, run_session)
 from evit_mm.models import EfficientViT
 from reference import randomize_, relative_error, timm_model
+from tool_helpers import load_tool
 
 pytest.importorskip('onnxruntime')
-
-TOOL = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools',
-    'deployment', 'export_onnx.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('export_onnx', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_backbone_graph_is_correct_at_every_size():
@@ -52,7 +39,7 @@ def test_tool_exports_classifier_from_timm_checkpoint(tmp_path, capsys):
     checkpoint = tmp_path / 'timm_m0.pth'
     torch.save(reference.state_dict(), checkpoint)
     output = tmp_path / 'm0.onnx'
-    code = load_tool().main([
+    code = load_tool('deployment', 'export_onnx.py').main([
         str(output), '--arch', 'm0', '--checkpoint',
         str(checkpoint), '--verify'
     ])
@@ -68,7 +55,7 @@ def test_tool_exports_classifier_from_timm_checkpoint(tmp_path, capsys):
 
 def test_tool_exports_backbone_with_dynamic_size(tmp_path, capsys):
     output = tmp_path / 'backbone.onnx'
-    code = load_tool().main([
+    code = load_tool('deployment', 'export_onnx.py').main([
         str(output), '--arch', 'm0', '--task', 'backbone', '--shape', '160',
         '224', '--verify'
     ])

@@ -6,15 +6,9 @@ import re
 import pytest
 import torch
 
+from reference import EMBED_DIMS, OFFICIAL_URL
 from seg_helpers import (QUICKSTART, SEM_FPN, UPERNET, build_segmentor,
                          load_config)
-
-EMBED_DIMS = {
-    'm0': [64, 128, 192], 'm1': [128, 144, 192], 'm2': [128, 192, 224],
-    'm3': [128, 240, 320], 'm4': [128, 256, 384], 'm5': [192, 288, 384]
-}  # DESIGN.md section 1
-URL = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo/releases/'
-       'download/v1.0/efficientvit_{}.pth')
 
 
 def _name(path):
@@ -43,7 +37,7 @@ def _check_common(cfg, arch):
     backbone, neck = model.backbone, model.neck
     assert backbone.type == 'EfficientViT' and backbone.arch == arch
     assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=URL.format(arch))
+                                     checkpoint=OFFICIAL_URL.format(arch))
     assert backbone.out_indices == (0, 1, 2) and backbone.window_size == 7
     assert neck.type == 'EfficientViTFPN'
     assert neck.in_channels == EMBED_DIMS[arch]
