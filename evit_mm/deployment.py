@@ -71,8 +71,8 @@ class EfficientViTClassifier(nn.Module):
 
     def switch_to_deploy(self) -> None:
         """Fuse every Conv-BN and BN-Linear in place."""
-        fuse_conv_bn(self)
-        self.backbone.deploy = True
+        self.backbone.switch_to_deploy()
+        fuse_conv_bn(self.head)
 
     @classmethod
     def from_checkpoint(cls,
@@ -117,7 +117,8 @@ def build_from_config(config: str,
                       cfg_options: Optional[dict] = None) -> nn.Module:
     """Build the ``model`` of an mmdet, mmseg or mmpretrain config (its
     ``custom_imports`` imported, its ``default_scope`` registry used) and
-    optionally load a checkpoint into it, in eval mode.
+    optionally load a checkpoint into it (read safely, as the tools do), in
+    eval mode.
 
     Raises:
         ValueError: when the config has no ``model``.
@@ -137,6 +138,8 @@ def build_from_config(config: str,
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
+        from .engine import use_safe_checkpoint_loading
+        use_safe_checkpoint_loading()
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.eval()
 

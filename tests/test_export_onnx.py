@@ -1,13 +1,15 @@
 """ONNX export in deploy mode: the graph, run by onnxruntime at input sizes
 other than the traced one, matches PyTorch and timm."""
+import os
+
 import pytest
 import torch
 
-from evit_mm.deployment import (EfficientViTClassifier, export_onnx,
-                                ort_session, run_session)
+from evit_mm.deployment import (EfficientViTClassifier, build_from_config,
+                                export_onnx, ort_session, run_session)
 from evit_mm.models import EfficientViT
 from reference import randomize_, relative_error, timm_model
-from tool_helpers import load_tool
+from tool_helpers import TOOLS, load_tool
 
 pytest.importorskip('onnxruntime')
 
@@ -93,3 +95,21 @@ def test_export_rejects_wrong_output_names():
     with pytest.raises(ValueError, match='names 1 outputs; the model '
                        'returns 3'):
         export_onnx(model, torch.randn(1, 3, 64, 64), ['logits'])
+
+
+def test_config_model_loads_a_training_checkpoint(tmp_path):
+    """``--config X --checkpoint work_dirs/.../epoch_N.pth``: a checkpoint
+    written by training, training logs included, loads (through the safe
+    reader, which allows mmengine's log objects) into the config's model."""
+    from mmengine.logging import HistoryBuffer
+    config = os.path.join(os.path.dirname(TOOLS), 'configs', 'quickstart',
+                          'efficientvit-m0_synthetic.py')
+    trained = build_from_config(config)
+    path = str(tmp_path / 'epoch_1.pth')
+    torch.save(
+        dict(state_dict=trained.state_dict(), meta=dict(epoch=1),
+             message_hub=dict(log_scalars={'train/loss': HistoryBuffer(
+                 [1.0, 0.5], [1, 1])})), path)
+    loaded = build_from_config(config, path).state_dict()
+    for key, value in trained.state_dict().items():
+        assert torch.equal(loaded[key], value), key

@@ -80,10 +80,11 @@ def build_model(args: argparse.Namespace) -> Tuple[nn.Module, List[str]]:
     """The deploy-mode module to export and its output names."""
     if args.config:
         model = build_from_config(args.config, args.checkpoint)
-        fuse_conv_bn(model)
         if args.task == 'classifier':
+            fuse_conv_bn(model)
             return TensorMode(model), ['logits']
         module = model.backbone
+        fuse_conv_bn(module)
     elif args.task == 'classifier':
         if args.checkpoint:
             module = EfficientViTClassifier.from_checkpoint(
@@ -96,10 +97,8 @@ def build_model(args: argparse.Namespace) -> Tuple[nn.Module, List[str]]:
         module = EfficientViT(args.arch)
         if args.checkpoint:
             load_backbone_checkpoint(module, args.checkpoint)
-    module.eval()
-    fuse_conv_bn(module)
+        module.eval().switch_to_deploy()
     if isinstance(module, EfficientViT):
-        module.deploy = True
         names = [f'stride{module.strides[i]}' for i in module.out_indices]
     else:
         with torch.no_grad():
