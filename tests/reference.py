@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 ARCHS = ('m0', 'm1', 'm2', 'm3', 'm4', 'm5')
-# Channels of the three stages (DESIGN.md section 1).
+# Channels of the three stages (the official model definitions).
 EMBED_DIMS = {
     'm0': [64, 128, 192], 'm1': [128, 144, 192], 'm2': [128, 192, 224],
     'm3': [128, 240, 320], 'm4': [128, 256, 384], 'm5': [192, 288, 384]

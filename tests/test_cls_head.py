@@ -288,9 +288,10 @@ def test_agc_hook_clips_before_each_step_after_accumulation():
     for _ in range(2):
         wrapper.update_params((weight * torch.tensor([[.3, .4]])).sum())
     torch.testing.assert_close(weight.detach(), torch.tensor([[2.94, 3.92]]))
-    # Detached after training: the next step is not clipped.
+    # Detached from the same optimizer after training: the next step is
+    # not clipped (gradient [0.3, 0.4], lr 1).
     hook.after_train(None)
-    wrapper = OptimWrapper(torch.optim.SGD([weight], lr=1.))
+    wrapper = OptimWrapper(wrapper.optimizer)
     wrapper.update_params((weight * torch.tensor([[.3, .4]])).sum())
     torch.testing.assert_close(weight.detach(), torch.tensor([[2.64, 3.52]]))
 

@@ -13,7 +13,7 @@ pytest.importorskip('mmpretrain')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/quickstart/efficientvit-m0_synthetic.py'
-EPOCHS = 6  # 282 iterations of 64 images, a third of the quickstart's
+EPOCHS = 6  # 282 iterations of 64 images; the quickstart runs 1504
 
 
 def run(args, cwd=REPO):
@@ -27,9 +27,6 @@ def run(args, cwd=REPO):
 
 @pytest.mark.slow
 def test_quickstart_trains_and_tests(tmp_path):
-    for tool in ('tools/train.py', 'tools/test.py'):
-        if not osp.isfile(osp.join(REPO, tool)):
-            pytest.skip(f'{tool} is not in this checkout yet')
     data = tmp_path / 'synthetic'
     run(['tools/dataset_converters/make_synthetic_data.py', str(data),
          '--formats', 'imagenet', '--num-train', '3000', '--num-val', '150',
@@ -51,5 +48,5 @@ def test_quickstart_trains_and_tests(tmp_path):
                   work_dir, *options])
     top1 = float(re.findall(r'accuracy/top1: ([\d.]+)', output)[-1])
     top2 = float(re.findall(r'accuracy/top2: ([\d.]+)', output)[-1])
-    # Chance is 33.3 / 66.7; a third of the schedule reaches about 70 / 90.
+    # Chance is 33.3 / 66.7.
     assert top1 >= 55 and top2 >= 80
