@@ -3,27 +3,18 @@ trains, evaluates and draws, and its mAP beats the untrained model's."""
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
+
+from tool_helpers import run_command, run_script
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'quickstart',
                   'retinanet_efficientvit-m0_synthetic.py')
-
-
-def _run(args, **env):
-    result = subprocess.run(
-        args, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result.stdout
 
 
 def _untrained_map(tmp_path, coco):
@@ -37,21 +28,19 @@ def _untrained_map(tmp_path, coco):
     model.init_weights()
     checkpoint = str(tmp_path / 'untrained.pth')
     torch.save({'state_dict': model.state_dict()}, checkpoint)
-    log = _run([
-        sys.executable, 'tools/test.py', CONFIG, checkpoint, '--work-dir',
-        str(tmp_path / 'untrained'), '--cfg-options',
-        'model.test_cfg.score_thr=0', f'test_dataloader.dataset.data_root='
-        f'{coco}/', f'test_evaluator.ann_file={coco}/annotations/'
-        'instances_val.json'
-    ])
+    log = run_script(
+        'tools/test.py', CONFIG, checkpoint, '--work-dir',
+        tmp_path / 'untrained', '--cfg-options', 'model.test_cfg.score_thr=0',
+        f'test_dataloader.dataset.data_root={coco}/',
+        f'test_evaluator.ann_file={coco}/annotations/instances_val.json')
     return float(re.search(r'coco/bbox_mAP: ([\d.]+)', log).group(1))
 
 
 def test_short_quickstart_learns(tmp_path):
-    log = _run(['bash', 'tools/quickstart.sh'], SKIP_INSTALL='1',
-               WORK_DIR=str(tmp_path / 'work'),
-               DATA_DIR=str(tmp_path / 'data'), NUM_TRAIN='400',
-               NUM_VAL='40', EPOCHS='2')
+    log = run_command(['bash', 'tools/quickstart.sh'], SKIP_INSTALL='1',
+                      WORK_DIR=str(tmp_path / 'work'),
+                      DATA_DIR=str(tmp_path / 'data'), NUM_TRAIN='400',
+                      NUM_VAL='40', EPOCHS='2')
     trained = float(re.search(r'val bbox mAP ([\d.]+)', log).group(1))
     drawings = os.listdir(tmp_path / 'work' / 'predictions' / 'vis')
     assert sorted(drawings) == [f'00000{i}.jpg' for i in range(4)]

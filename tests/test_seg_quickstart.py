@@ -3,17 +3,15 @@
 and ``tools/test.py --show-dir`` writes predictions in the palette colours."""
 import glob
 import json
-import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from evit_mm.datasets.synthetic import generate
+from tool_helpers import run_script
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'quickstart',
@@ -21,15 +19,6 @@ CONFIG = osp.join(REPO_ROOT, 'configs', 'quickstart',
 ITERS = 60
 PALETTE = np.array([(0, 0, 0), (220, 20, 60), (0, 130, 230), (250, 170, 30)],
                    dtype=float)  # the config's
-
-
-def _tool(name, *args):
-    result = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools', f'{name}.py'), *args],
-        cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result.stdout
 
 
 def _data_options(data_root):
@@ -54,12 +43,14 @@ def test_quickstart_trains_and_shows(tmp_path):
     # validate after the first iteration (val_interval 1 until iteration 3)
     # and at the end, to compare an untrained model with a trained one; a
     # seeded run with a 10-iteration warm-up
-    _tool('train', CONFIG, '--work-dir', work_dir, '--cfg-options',
-          f'train_cfg.max_iters={ITERS}', 'train_cfg.val_interval=1',
-          f'train_cfg.dynamic_intervals=[(3,{ITERS})]',
-          'param_scheduler.0.end=10', 'param_scheduler.1.begin=10',
-          f'param_scheduler.1.end={ITERS}', 'randomness.seed=0',
-          'model.data_preprocessor.size=(128,128)', *_data_options(data_root))
+    run_script('tools/train.py', CONFIG, '--work-dir', work_dir,
+               '--cfg-options', f'train_cfg.max_iters={ITERS}',
+               'train_cfg.val_interval=1',
+               f'train_cfg.dynamic_intervals=[(3,{ITERS})]',
+               'param_scheduler.0.end=10', 'param_scheduler.1.begin=10',
+               f'param_scheduler.1.end={ITERS}', 'randomness.seed=0',
+               'model.data_preprocessor.size=(128,128)',
+               *_data_options(data_root))
     history = _val_history(work_dir)
     assert [step for step, _ in history] == [1, ITERS]
     (_, before), (_, after) = history
@@ -67,9 +58,9 @@ def test_quickstart_trains_and_shows(tmp_path):
 
     show_dir, out_dir = str(tmp_path / 'show'), str(tmp_path / 'labels')
     checkpoint = osp.join(work_dir, f'iter_{ITERS}.pth')
-    log = _tool('test', CONFIG, checkpoint, '--work-dir', work_dir, '--out',
-                out_dir, '--show-dir', show_dir, '--cfg-options',
-                *_data_options(data_root))
+    log = run_script('tools/test.py', CONFIG, checkpoint, '--work-dir',
+                     work_dir, '--out', out_dir, '--show-dir', show_dir,
+                     '--cfg-options', *_data_options(data_root))
     assert f'mIoU: {after:.4f}' in log
     drawn = sorted(glob.glob(osp.join(show_dir, '**', '*.png'),
                              recursive=True))

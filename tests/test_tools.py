@@ -7,8 +7,6 @@ import os.path as osp
 import pickle
 import random
 import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 
 from evit_mm.datasets.synthetic import generate
 from evit_mm.engine import allow_mmengine_checkpoints
+from tool_helpers import run_command, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -61,18 +60,6 @@ model = dict(test_cfg=dict(score_thr=0.))
 """
 
 
-def _run(args, **env):
-    result = subprocess.run(
-        args, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env),
-        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result.stdout
-
-
-def _python(script, *args):
-    return _run([sys.executable, osp.join(REPO_ROOT, script), *map(str, args)])
-
-
 def _load(path):
     allow_mmengine_checkpoints()
     return torch.load(str(path), weights_only=True)
@@ -94,7 +81,7 @@ def tiny(tmp_path_factory):
 def trained(tiny):
     root, config = tiny
     work_dir = root / 'full'
-    _python('tools/train.py', config, '--work-dir', work_dir)
+    run_script('tools/train.py', config, '--work-dir', work_dir)
     return work_dir
 
 
@@ -105,8 +92,8 @@ def test_train_stop_resume(tiny, trained):
     stopped.mkdir()
     shutil.copy(trained / 'epoch_1.pth', stopped / 'epoch_1.pth')
     (stopped / 'last_checkpoint').write_text(str(stopped / 'epoch_1.pth'))
-    log = _python('tools/train.py', config, '--work-dir', stopped,
-                  '--resume')
+    log = run_script('tools/train.py', config, '--work-dir', stopped,
+                     '--resume')
     assert 'resumed epoch: 1, iter: 2' in log
     assert 'Epoch(train) [1]' not in log and 'Epoch(train) [2][2/2]' in log
 
@@ -128,9 +115,9 @@ def test_train_stop_resume(tiny, trained):
 def test_test_tool_out_and_show_dir(tiny, trained):
     root, config = tiny
     out = root / 'preds.pkl'
-    log = _python('tools/test.py', config, trained / 'epoch_2.pth',
-                  '--work-dir', root / 'test', '--out', out, '--show-dir',
-                  'vis')
+    log = run_script('tools/test.py', config, trained / 'epoch_2.pth',
+                     '--work-dir', root / 'test', '--out', out, '--show-dir',
+                     'vis')
     assert 'coco/bbox_mAP' in log
     with open(out, 'rb') as f:
         predictions = pickle.load(f)
@@ -146,24 +133,24 @@ def test_two_process_cpu_ddp(tiny):
     root, config = tiny
     port = str(random.randint(20000, 40000))
     work_dir = root / 'ddp'
-    log = _run(['bash', 'tools/dist_train.sh', str(config), '2',
-                '--work-dir', str(work_dir)], PORT=port)
+    log = run_command(['bash', 'tools/dist_train.sh', str(config), '2',
+                       '--work-dir', str(work_dir)], PORT=port)
     assert 'Distributed training: True' in log
     # 4 images / (2 processes x batch 2) = 1 iteration an epoch
     assert _load(work_dir / 'epoch_2.pth')['meta']['iter'] == 2
-    log = _run(['bash', 'tools/dist_test.sh', str(config),
-                str(work_dir / 'epoch_2.pth'), '2', '--work-dir',
-                str(root / 'ddp_test')],
-               PORT=port)
+    log = run_command(['bash', 'tools/dist_test.sh', str(config),
+                       str(work_dir / 'epoch_2.pth'), '2', '--work-dir',
+                       str(root / 'ddp_test')],
+                      PORT=port)
     assert 'coco/bbox_mAP' in log
 
 
 def test_demo_draws_boxes(tiny, trained):
     root, config = tiny
     image = root / 'data' / 'coco' / 'val' / '000000.jpg'
-    _python('demo/image_demo.py', image, config, '--weights',
-            trained / 'epoch_2.pth', '--out-dir', root / 'demo',
-            '--pred-score-thr', '0')
+    run_script('demo/image_demo.py', image, config, '--weights',
+               trained / 'epoch_2.pth', '--out-dir', root / 'demo',
+               '--pred-score-thr', '0')
     drawn = cv2.imread(str(root / 'demo' / 'vis' / '000000.jpg'))
     assert drawn.shape == cv2.imread(str(image)).shape
     with open(root / 'demo' / 'preds' / '000000.json') as f:
@@ -180,8 +167,8 @@ def test_demo_draws_masks(tmp_path):
         "bbox_head=dict(num_classes=3), mask_head=dict(num_classes=3)))\n")
     image = tmp_path / 'image.jpg'
     cv2.imwrite(str(image), np.full((96, 128, 3), 127, np.uint8))
-    _python('demo/image_demo.py', image, config, '--out-dir',
-            tmp_path / 'out', '--pred-score-thr', '0')
+    run_script('demo/image_demo.py', image, config, '--out-dir',
+               tmp_path / 'out', '--pred-score-thr', '0')
     with open(tmp_path / 'out' / 'preds' / 'image.json') as f:
         predictions = json.load(f)
     assert len(predictions['masks']) == len(predictions['bboxes']) > 0
