@@ -44,7 +44,7 @@ def test_demo_prints_topk_classes(tmp_path, capsys):
     demo['main']([image, QUICKSTART, checkpoint, '--topk', '3'])
     lines = capsys.readouterr().out.strip().splitlines()
     expected = np.exp([3., 1., 0.]) / np.exp([3., 1., 0.]).sum()
-    header = f'Top-3 classes of {image}:'
+    header = f'Top-3 classes of {image} (100x120):'
     assert header in lines, lines
     lines = lines[lines.index(header):]
     assert len(lines) == 4, lines
