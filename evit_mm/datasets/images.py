@@ -47,11 +47,13 @@ class ImageError(ValueError):
 
     Args:
         path (str): The file.
-        reason (str): Why, in words.
+        reason (str): Why, in words. Empty when ``path`` is the whole
+            message (mmengine's registry re-raises errors with one
+            argument).
     """
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f'{path}: {reason}')
+    def __init__(self, path: str, reason: str = '') -> None:
+        super().__init__(f'{path}: {reason}' if reason else path)
         self.path = path
         self.reason = reason
 

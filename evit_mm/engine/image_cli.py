@@ -1,19 +1,25 @@
 """Image options and checks shared by the demos and the tools:
-``--strict`` and ``--max-pixels``, and the checks a demo makes before it
-builds a model (output folder writable, inputs usable)."""
+``--strict``, ``--max-pixels`` (and ``--no-image-check`` for the tools),
+and the checks made before a model is built (output folders writable,
+inputs usable)."""
 import argparse
-from typing import Optional, Sequence
+import contextlib
+from typing import Iterator, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..datasets.checked import check_dataset_images
 from ..datasets.images import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ImageError,
                                ImageScan, scan_images)
-from ..fileio import OutputPathError, ensure_writable_dir
+from ..fileio import (OutputPathError, ensure_writable_dir,
+                      ensure_writable_file)
 from .options import config_scope
 
 
-def add_image_check_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--strict`` and ``--max-pixels``."""
+def add_image_check_arguments(parser: argparse.ArgumentParser,
+                              dataset: bool = False) -> None:
+    """Add ``--strict`` and ``--max-pixels``, and with ``dataset`` (the
+    training and test tools) ``--no-image-check``."""
     parser.add_argument(
         '--strict', action='store_true',
         help='stop at the first image that cannot be used instead of '
@@ -22,6 +28,37 @@ def add_image_check_arguments(parser: argparse.ArgumentParser) -> None:
         '--max-pixels', type=int,
         help='refuse images declaring more pixels than this (default '
         f'{DEFAULT_MAX_PIXELS:,}, or ${MAX_PIXELS_ENV})')
+    if dataset:
+        parser.add_argument(
+            '--no-image-check', action='store_true',
+            help='do not check the images of the datasets before the run '
+            '(an unusable one then stops the run where it is read)')
+
+
+@contextlib.contextmanager
+def check_run_images(cfg: Config,
+                     args: argparse.Namespace,
+                     dataloaders: Sequence[str],
+                     out: Optional[str] = None) -> Iterator[None]:
+    """Around a training or test run: first the work dir (and ``out``,
+    ``--out`` of the test tool) must be writable, and the datasets of
+    ``dataloaders`` get their images checked before the first iteration
+    (unless ``args.no_image_check``; :func:`check_dataset_images` with
+    ``args.strict`` and ``args.max_pixels``); an unusable image with
+    ``--strict``, or an unwritable output, ends the run with its message
+    instead of a traceback (:class:`SystemExit`)."""
+    try:
+        ensure_writable_dir(cfg.work_dir, '--work-dir')
+        if out is not None:
+            ensure = ensure_writable_dir if config_scope(cfg) == 'mmseg' \
+                else ensure_writable_file
+            ensure(out, '--out')
+        if not args.no_image_check:
+            check_dataset_images(cfg, dataloaders, strict=args.strict,
+                                 max_pixels=args.max_pixels)
+        yield
+    except (ImageError, OutputPathError) as err:
+        raise SystemExit(f'error: {err}') from None
 
 
 def demo_images(inputs: Sequence[str], out_dir: Optional[str], strict: bool,
