@@ -32,23 +32,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
                             use_safe_checkpoint_loading)
-from evit_mm.engine.image_cli import (add_image_check_arguments,  # noqa: E402
-                                      demo_images, require_scope)
+from evit_mm.engine.image_cli import (demo_images, demo_parser,  # noqa: E402
+                                      require_scope)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('inputs', nargs='+',
-                        help='image files and/or folders of images')
-    parser.add_argument('config', help='segmentation config file')
-    parser.add_argument('--weights', help='checkpoint file (a trained '
-                        'model; without it the weights are random)')
-    parser.add_argument('--out-dir', default='outputs',
-                        help='folder for vis/ and preds/')
+    parser = demo_parser(__doc__.split('\n\n')[0], 'segmentation')
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='opacity of the drawn classes, 0..1')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    add_image_check_arguments(parser)
     args = parser.parse_args(argv)
     if not 0 <= args.opacity <= 1:
         parser.error(f'--opacity {args.opacity} must be in 0..1')

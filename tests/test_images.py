@@ -24,7 +24,7 @@ from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
 from evit_mm.datasets.synthetic import generate
 from evit_mm.fileio import OutputPathError, ensure_writable_dir
 from image_corpus import bomb_png, scene, write_corpus
-from tool_helpers import REPO_ROOT, run_measured, run_script
+from tool_helpers import REPO_ROOT, load_tool, run_measured, run_script
 
 QUICKSTART = osp.join(REPO_ROOT, 'configs', 'quickstart')
 DET = osp.join(QUICKSTART, 'retinanet_efficientvit-m0_synthetic.py')
@@ -301,6 +301,18 @@ def test_very_large_image_is_resized_within_memory(tmp_path):
 # tools/test.py and tools/train.py on datasets with broken files.
 
 
+def small_config(path: Path, base: str, data_root: str,
+                 dataloaders: list, extra: str) -> Path:
+    """A config over ``base`` whose ``dataloaders`` read ``data_root`` two
+    images at a time in the main process, plus the lines ``extra``."""
+    loaders = ''.join(
+        f"{name} = dict(batch_size=2, num_workers=0, persistent_workers=False,"
+        f" dataset=dict(data_root=data_root))\n" for name in dataloaders)
+    path.write_text(f"_base_ = {base!r}\ndata_root = {data_root!r}\n"
+                    f"{loaders}{extra}")
+    return path
+
+
 def break_files(*paths: Path) -> None:
     """The first file truncated to half, the second emptied, the third
     made text, ..."""
@@ -316,12 +328,8 @@ def test_test_tool_skips_bad_images(tmp_path):
              num_val=4, img_size=(64, 64), seed=1)
     root = tmp_path / 'data' / 'coco'
     break_files(root / 'val' / '000001.jpg', root / 'val' / '000002.jpg')
-    config = tmp_path / 'det.py'
-    config.write_text(f"""
-_base_ = {DET!r}
-data_root = '{root}/'
-test_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                       dataset=dict(data_root=data_root))
+    config = small_config(tmp_path / 'det.py', DET, f'{root}/',
+                          ['test_dataloader'], """
 test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 """)
     checkpoint = random_checkpoint(str(config), tmp_path / 'det.pth')
@@ -334,40 +342,37 @@ test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
     assert 'coco/bbox_mAP' in output
     assert '2 file(s) of the datasets were skipped' in output
 
-    output = run_script('tools/test.py', config, checkpoint, '--work-dir',
-                        tmp_path / 'work', '--strict', returncode=1)
-    assert f'error: ' in output and f'{root}/val/000001.jpg' in output
-    assert 'coco/bbox_mAP' not in output
+    # The refusals, in-process: they come before any iteration.
+    main = load_tool('test.py').main
+    with pytest.raises(SystemExit, match=f'{root}/val/000001.jpg'):
+        main([str(config), checkpoint, '--work-dir', str(tmp_path / 'work'),
+              '--strict'])
     (tmp_path / 'a file').write_text('x')
-    output = run_script('tools/test.py', config, checkpoint, '--work-dir',
-                        tmp_path / 'a file' / 'work', returncode=1)
-    assert '--work-dir' in output and 'not a writable folder' in output
+    with pytest.raises(SystemExit, match='--work-dir .* not a writable'):
+        main([str(config), checkpoint, '--work-dir',
+              str(tmp_path / 'a file' / 'work')])
+    with pytest.raises(SystemExit, match='--out .* not a writable'):
+        main([str(config), checkpoint, '--work-dir', str(tmp_path / 'work'),
+              '--out', str(tmp_path / 'a file' / 'preds.pkl')])
 
 
 @pytest.mark.slow
 def test_train_tool_skips_bad_images_before_the_first_iteration(tmp_path):
-    generate(str(tmp_path / 'data'), formats=['imagenet'], num_train=6,
+    generate(str(tmp_path / 'data'), formats=['imagenet'], num_train=7,
              num_val=3, img_size=(48, 48), seed=2)
     root = tmp_path / 'data' / 'imagenet'
     train_files = sorted((root / 'train').rglob('*.jpg'))
     val_files = sorted((root / 'val').rglob('*.jpg'))
     break_files(train_files[0], val_files[0])
-    config = tmp_path / 'cls.py'
-    config.write_text(f"""
-_base_ = {CLS!r}
-data_root = '{root}'
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root))
-val_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
+    config = small_config(tmp_path / 'cls.py', CLS, str(root),
+                          ['train_dataloader', 'val_dataloader'], """
 train_cfg = dict(max_epochs=1, val_interval=1)
 default_hooks = dict(checkpoint=dict(interval=1))
 """)
     work = tmp_path / 'work'
-    output = run_script('tools/train.py', config, '--work-dir', work,
-                        '--strict', returncode=1)
-    assert f'{train_files[0]}' in output and 'Epoch(train)' not in output
+    with pytest.raises(SystemExit, match=str(train_files[0])):
+        load_tool('train.py').main([str(config), '--work-dir', str(work),
+                                    '--strict'])
     assert not list(work.glob('*.pth'))
 
     output = run_script('tools/train.py', config, '--work-dir', work,
@@ -378,3 +383,13 @@ default_hooks = dict(checkpoint=dict(interval=1))
     assert (work / 'epoch_1.pth').exists()
     assert 'Epoch(val)' in output
     assert '2 file(s) of the datasets were skipped' in output
+
+
+def test_check_images_tool(corpus, capsys):
+    folder, cases = corpus
+    tool = load_tool('analysis_tools', 'check_images.py')
+    assert tool.main([str(folder)]) == EXIT_SKIPPED
+    assert tool.main([str(folder / 'photo.jpg'), '--time-decode']) == 0
+    output = capsys.readouterr().out
+    assert f'check_image: {len(cases)} file(s)' in output
+    assert 'mmcv.imread: 1 image(s)' in output

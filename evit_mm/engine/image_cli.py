@@ -35,6 +35,23 @@ def add_image_check_arguments(parser: argparse.ArgumentParser,
             '(an unusable one then stops the run where it is read)')
 
 
+def demo_parser(description: str, task: str) -> argparse.ArgumentParser:
+    """The parser of a demo that draws into a folder: image inputs, the
+    ``task`` config, ``--weights``, ``--out-dir``, ``--device``,
+    ``--strict`` and ``--max-pixels``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('inputs', nargs='+',
+                        help='image files and/or folders of images')
+    parser.add_argument('config', help=f'{task} config file')
+    parser.add_argument('--weights', help='checkpoint file (a trained '
+                        'model; without it the weights are random)')
+    parser.add_argument('--out-dir', default='outputs',
+                        help='folder for vis/ and preds/')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    add_image_check_arguments(parser)
+    return parser
+
+
 @contextlib.contextmanager
 def check_run_images(cfg: Config,
                      args: argparse.Namespace,
