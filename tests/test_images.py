@@ -18,6 +18,8 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from PIL import Image
 
+from evit_mm.datasets.checked import (check_dataset_images,
+                                      report_skipped_images)
 from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
                                      check_image, max_image_pixels,
                                      scan_images)
@@ -393,3 +395,43 @@ def test_check_images_tool(corpus, capsys):
     output = capsys.readouterr().out
     assert f'check_image: {len(cases)} file(s)' in output
     assert 'mmcv.imread: 1 image(s)' in output
+
+
+def test_dataset_configs_are_wrapped_once_through_wrappers():
+    cfg = Config(dict(
+        train_dataloader=dict(num_workers=2, dataset=dict(
+            type='RepeatDataset', times=2, dataset=dict(type='CocoDataset'))),
+        val_dataloader=None,
+        test_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+            dict(type='A'), dict(type='CheckedImageDataset',
+                                 dataset=dict(type='B'))]))))
+    check_dataset_images(cfg, ['train_dataloader', 'val_dataloader',
+                               'test_dataloader'], strict=True)
+    train = cfg.train_dataloader.dataset
+    assert train.type == 'RepeatDataset'
+    assert train.dataset.type == 'CheckedImageDataset'
+    assert train.dataset.dataset.type == 'CocoDataset'
+    assert (train.dataset.workers, train.dataset.strict) == (2, True)
+    inner = cfg.test_dataloader.dataset.datasets
+    assert [d.type for d in inner] == ['CheckedImageDataset'] * 2
+    assert [d.dataset.type for d in inner] == ['A', 'B']
+    assert cfg.val_dataloader is None
+
+
+def test_checked_dataset_leaves_out_bad_samples(corpus):
+    """A real mmpretrain dataset built through the registry: the bad files
+    are left out, the good ones kept in order, the dataset keeps its
+    type."""
+    folder, cases = corpus
+    init_default_scope('mmpretrain')
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(dict(
+        type='CheckedImageDataset', dataset=dict(
+            type='CustomDataset', data_root=str(folder), with_label=False,
+            extensions=('.jpg', '.png'), pipeline=[])))
+    assert type(dataset).__name__ == 'CustomDataset'
+    kept = sorted(osp.basename(dataset.get_data_info(i)['img_path'])
+                  for i in range(len(dataset)))
+    assert kept == sorted(good(cases))
+    assert report_skipped_images() == EXIT_SKIPPED
+    assert report_skipped_images() == 0

@@ -104,7 +104,11 @@ def CheckedImageDataset(dataset: dict,
 def _wrap(dataset: ConfigDict, options: dict) -> ConfigDict:
     """``dataset`` in a :func:`CheckedImageDataset`, or for a dataset
     wrapper (``dataset=``/``datasets=``: RepeatDataset, ConcatDataset, ...)
-    its inner datasets."""
+    its inner datasets; one already checked only takes the new
+    options."""
+    if dataset.get('type') == 'CheckedImageDataset':
+        dataset.update(options)
+        return dataset
     if 'datasets' in dataset:
         dataset.datasets = [_wrap(d, options) for d in dataset.datasets]
         return dataset

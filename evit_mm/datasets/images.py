@@ -1,7 +1,8 @@
 """Checking image files before a model sees them.
 
-Every entry point (the demos, ``tools/train.py``, ``tools/test.py``, the
-deployment tools) reads images of unknown origin. :func:`check_image` tells
+Every entry point (the demos, ``tools/train.py``, ``tools/test.py``, and
+any other front such as a deployment tool, through :func:`scan_images`)
+reads images of unknown origin. :func:`check_image` tells
 a usable file from one that would stop the run, from the file's header and
 one decode, without the toolboxes' decoder: the header gives the format and
 the declared size, so a decompression bomb (a small file declaring billions
