@@ -24,7 +24,7 @@ from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
                                      check_image, max_image_pixels,
                                      scan_images)
 from evit_mm.datasets.synthetic import generate
-from evit_mm.fileio import OutputPathError, ensure_writable_dir
+from evit_mm.engine.outputs import OutputPathError, ensure_writable_dir
 from image_corpus import bomb_png, scene, write_corpus
 from tool_helpers import REPO_ROOT, load_tool, run_measured, run_script
 

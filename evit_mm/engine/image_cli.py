@@ -11,9 +11,9 @@ from mmengine.config import Config
 from ..datasets.checked import check_dataset_images
 from ..datasets.images import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ImageError,
                                ImageScan, scan_images)
-from ..fileio import (OutputPathError, ensure_writable_dir,
-                      ensure_writable_file)
 from .options import config_scope
+from .outputs import (OutputPathError, ensure_writable_dir,
+                      ensure_writable_file)
 
 
 def add_image_check_arguments(parser: argparse.ArgumentParser,

@@ -25,10 +25,9 @@ import torch
 import torch.nn as nn
 
 from evit_mm.checkpoint import load_backbone_checkpoint
-from evit_mm.deployment import (EfficientViTClassifier, TensorMode,
-                                build_from_config, export_onnx, ort_session,
-                                run_session)
-from evit_mm.models.backbones.efficientvit import EfficientViT
+from evit_mm.deploy import (TensorMode, build_from_config, export_onnx,
+                            ort_session, run_session)
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 from evit_mm.models.layers import fuse_conv_bn
 
 
