@@ -14,6 +14,7 @@ Two fixes for this stack, both scoped to the calls made here:
   ``openvino.convert_model`` (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
 """
 import contextlib
+import copy
 import os
 import os.path as osp
 import shutil
@@ -144,15 +145,16 @@ def torchscript_onnx_export() -> Iterator[None]:
 
 
 def check_backend(backend: str, opset: int) -> None:
-    """Refuse a backend that is not supported or not installed, or an opset
-    that the exporter or the backend lacks (tried on a one-node graph).
+    """Refuse a backend that is not installed, or an opset that the
+    exporter or the backend lacks (tried on a one-node graph).
+
+    Args:
+        backend (str): One of :data:`BACKENDS`.
+        opset (int): The ONNX opset of the export.
 
     Raises:
         DeployError: naming the backend or opset and what is allowed.
     """
-    if backend not in BACKENDS:
-        raise DeployError(f'unsupported backend {backend!r}: allowed are '
-                          f'{", ".join(BACKENDS)}.')
     import onnx
     from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
     top = min(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET, onnx.defs.onnx_opset_version())
@@ -236,35 +238,45 @@ def deploy_model(config: str,
     from mmengine.config import Config
     from mmdeploy.apis import torch2onnx
 
+    from ..checkpoint import read_checkpoint
     from ..deployment import build_from_config
-    from ..engine import use_safe_checkpoint_loading
+    from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
     from .backends import onnx_to_openvino
 
+    if backend not in BACKENDS:
+        raise DeployError(f'unsupported backend {backend!r}: allowed are '
+                          f'{", ".join(BACKENDS)}.')
     for what, path in (('config', config), ('checkpoint', checkpoint)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} {path} does not exist.')
-    if backend not in BACKENDS:
-        check_backend(backend, MIN_OPSET)
     model_cfg = Config.fromfile(config)
     deploy_cfg = deploy_config(model_cfg, backend, opset)
     check_backend(backend, deploy_cfg.onnx_config.opset_version)
     example = _example_image(img, shape)
-    build_from_config(config, checkpoint)  # strict: the checkpoint fits
+    check_checkpoint_fits(build_from_config(config), read_checkpoint(checkpoint),
+                          checkpoint, strict=True)
     use_safe_checkpoint_loading()
 
+    created = not osp.isdir(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.deploy-', dir=work_dir)
     try:
+        # Saved first: mmdeploy edits the test pipeline of the config it
+        # traces with (an array loader for an array image).
+        deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
+        model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
         with torchscript_onnx_export():
-            torch2onnx(example, staging, ONNX_FILE, deploy_cfg, model_cfg,
-                       checkpoint, device='cpu')
+            torch2onnx(example, staging, ONNX_FILE, deploy_cfg,
+                       copy.deepcopy(model_cfg), checkpoint, device='cpu')
         if backend == 'openvino':
             onnx_to_openvino(
                 osp.join(staging, ONNX_FILE), osp.join(staging, OPENVINO_FILE))
-        deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
-        model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
-        for name in os.listdir(staging):
-            os.replace(osp.join(staging, name), osp.join(work_dir, name))
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            os.rmdir(work_dir)
+        raise
+    for name in os.listdir(staging):
+        os.replace(osp.join(staging, name), osp.join(work_dir, name))
+    os.rmdir(staging)
     return Deployment.from_work_dir(work_dir)

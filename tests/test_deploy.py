@@ -1,0 +1,278 @@
+"""Whole models deployed with mmdeploy (tools/deployment/deploy.py): the
+deployed model's predictions, post-processing included, equal the PyTorch
+model's on the same images at two sizes, one not a multiple of 32; bad
+input is refused before any export work, and leaves nothing behind."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('mmdeploy')
+pytest.importorskip('onnxruntime')
+
+from evit_mm.checkpoint import CheckpointError  # noqa: E402
+from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
+                                            DeployError,
+                                            deploy_config, deploy_model,
+                                            deploy_task,
+                                            torchscript_onnx_export)
+from evit_mm.deployment import build_from_config  # noqa: E402
+from reference import relative_error  # noqa: E402
+from tool_helpers import REPO_ROOT, load_tool  # noqa: E402
+
+CONFIGS = osp.join(REPO_ROOT, 'configs')
+RETINANET = osp.join(CONFIGS, 'quickstart',
+                     'retinanet_efficientvit-m0_synthetic.py')
+SEM_FPN = osp.join(CONFIGS, 'quickstart', 'fpn_efficientvit-m0_synthetic.py')
+CLASSIFIER = osp.join(CONFIGS, 'quickstart', 'efficientvit-m0_synthetic.py')
+# Small variants: 3 classes, images kept near their size, BN for SyncBN.
+MASK_RCNN = ('mask_rcnn/mask-rcnn_efficientvit-m0_fpn_1x_coco.py', '''
+model = dict(backbone=dict(init_cfg=None), roi_head=dict(
+    bbox_head=dict(num_classes=3), mask_head=dict(num_classes=3)))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(320, 320), keep_ratio=True),
+    dict(type='PackDetInputs', meta_keys=(
+        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+''')
+UPERNET = ('upernet/upernet_efficientvit-m0_4xb4-160k_ade20k-512x512.py', '''
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(size=None),
+    backbone=dict(init_cfg=None),
+    decode_head=dict(channels=64, num_classes=4, norm_cfg=norm_cfg),
+    auxiliary_head=dict(channels=64, num_classes=4, norm_cfg=norm_cfg))
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+''')
+# The classifier at the images' own sizes instead of 80x80.
+CLASSIFIER_ANY_SIZE = (CLASSIFIER, '''
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+''')
+# 256x256, and 200x312 (detection: resized to 123x192, 205x320).
+IMAGE_SIZES = ((256, 256), (200, 312))
+SCORE_DIFF = 1e-3
+# Scales the random classification logits: a few confident boxes.
+SHARPEN = 4.
+
+
+def variant(tmp_path, base: str, delta: str) -> str:
+    """A config file ``delta`` over ``base`` (relative to configs/)."""
+    path = tmp_path / f'variant_{osp.basename(base)}'
+    path.write_text(f'_base_ = {osp.join(CONFIGS, base)!r}\n{delta}')
+    return str(path)
+
+
+def images(tmp_path) -> list:
+    """Image files of :data:`IMAGE_SIZES`: noise with bright shapes."""
+    import cv2
+    rng = np.random.default_rng(0)
+    files = []
+    for i, (height, width) in enumerate(IMAGE_SIZES):
+        img = rng.integers(0, 120, (height, width, 3), dtype=np.uint8)
+        cv2.circle(img, (width // 3, height // 3), height // 6,
+                   (40, 200, 240), -1)
+        cv2.rectangle(img, (width // 2, height // 2),
+                      (width - 20, height - 30), (230, 90, 30), -1)
+        files.append(str(tmp_path / f'img{i}.png'))
+        cv2.imwrite(files[-1], img)
+    return files
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def retinanet_with_boxes(config: str, imgs: list, count: int = 30):
+    """A seeded random RetinaNet whose classification bias puts about
+    ``count`` anchors of the first image above the score threshold, so
+    that NMS keeps real boxes and no top-k limit is reached."""
+    from mmdeploy.apis import build_task_processor
+    torch.manual_seed(0)
+    model = build_from_config(config)
+    processor = build_task_processor(
+        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
+    _, inputs = processor.create_input(
+        imgs[:1], data_preprocessor=model.data_preprocessor)
+    with torch.no_grad():
+        cls_scores, _ = model(inputs, mode='tensor')
+    logits = torch.cat([s.flatten() for s in cls_scores]) * SHARPEN
+    kth = logits.topk(count).values[-1].item()
+    threshold = model.bbox_head.test_cfg.score_thr
+    with torch.no_grad():
+        model.bbox_head.retina_cls.weight *= SHARPEN
+        model.bbox_head.retina_cls.bias *= SHARPEN
+        model.bbox_head.retina_cls.bias += _logit(threshold) - kth
+    return model
+
+
+def mask_rcnn_with_boxes(config: str, imgs: list, count: int = 20):
+    """A seeded random Mask R-CNN whose background logit leaves about
+    ``count`` (RoI, class) pairs of the first image above the score
+    threshold."""
+    torch.manual_seed(0)
+    model = build_from_config(config)
+    fc_cls = model.roi_head.bbox_head.fc_cls
+    captured = []
+    handle = fc_cls.register_forward_hook(
+        lambda module, args, out: captured.append(out))
+    from mmdeploy.apis import build_task_processor
+    processor = build_task_processor(
+        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
+    data, _ = processor.create_input(imgs[:1])
+    with torch.no_grad():
+        model.test_step(data)
+    handle.remove()
+    classes = captured[0][:, :-1]
+    threshold = model.roi_head.bbox_head.test_cfg.score_thr
+
+    def above(background: float) -> int:
+        full = torch.cat([classes, torch.full_like(classes[:, :1],
+                                                   background)], 1)
+        return int((full.softmax(1)[:, :-1] > threshold).sum())
+
+    low, high = classes.min().item() - 10, classes.max().item() + 10
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if above(middle) > count else (low, middle)
+    with torch.no_grad():
+        fc_cls.weight[-1] = 0
+        fc_cls.bias[-1] = high
+    return model
+
+
+def _config(path: str):
+    from mmengine.config import Config
+    return Config.fromfile(path)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    from mmdet.structures.bbox import bbox_overlaps
+    return bbox_overlaps(a, b)
+
+
+def assert_same_instances(expected, actual, threshold: float) -> int:
+    """Every instance above ``threshold`` (+ the score tolerance) in either
+    prediction has a twin in the other: same label, IoU >= 0.99, score
+    within 1e-3, and (with masks) >= 99% equal pixels inside its box.
+    Returns how many instances were compared."""
+    compared = 0
+    for one, other in ((expected, actual), (actual, expected)):
+        keep = one.scores > threshold + SCORE_DIFF
+        if not keep.any():
+            continue
+        ious = box_iou(one.bboxes[keep], other.bboxes)
+        same = ((one.labels[keep][:, None] == other.labels[None]) &
+                ((one.scores[keep][:, None] - other.scores[None]).abs() <=
+                 SCORE_DIFF))
+        ious = torch.where(same, ious, torch.zeros_like(ious))
+        best, match = ious.max(1) if ious.numel() else (
+            torch.zeros(int(keep.sum())), None)
+        assert (best >= 0.99).all(), (
+            f'{int((best < 0.99).sum())} of {int(keep.sum())} boxes above '
+            f'{threshold} unmatched; best IoUs {best.tolist()}')
+        if 'masks' in one:
+            for index, twin in zip(keep.nonzero()[:, 0].tolist(),
+                                   match.tolist()):
+                x1, y1, x2, y2 = one.bboxes[index].int().tolist()
+                mine = one.masks[index][y1:y2 + 1, x1:x2 + 1]
+                theirs = other.masks[twin][y1:y2 + 1, x1:x2 + 1]
+                agreement = (mine == theirs).float().mean().item()
+                assert agreement >= 0.99, (index, agreement)
+        compared += int(keep.sum())
+    return compared
+
+
+def detections_match(threshold: float):
+    """Comparison of detection data samples (boxes, and masks if any)."""
+
+    def compare(expected, actual) -> None:
+        expected, actual = expected.pred_instances, actual.pred_instances
+        assert len(expected) < 100, 'top-k cut reached: not comparable'
+        assert assert_same_instances(expected, actual, threshold) > 0, \
+            f'no boxes above {threshold}: the check is vacuous'
+
+    return compare
+
+
+def label_maps_match(expected, actual) -> None:
+    expected, actual = expected.pred_sem_seg.data, actual.pred_sem_seg.data
+    assert actual.shape == expected.shape
+    assert expected.unique().numel() > 1, 'one label only: vacuous'
+    agreement = (actual == expected).float().mean().item()
+    assert agreement >= 0.999, agreement
+
+
+def scores_match(expected, actual) -> None:
+    """Class scores (mmdeploy exports the softmax), and the logits up to
+    their common shift (log-scores)."""
+    expected, actual = expected.pred_score, actual.pred_score
+    assert relative_error(actual, expected) <= 1e-4
+    assert relative_error(actual.log(), expected.log()) <= 1e-4
+
+
+def check_deployments(tmp_path, config: str, model, backends, compare):
+    """Deploy ``model`` (saved as a checkpoint) of ``config`` to each
+    backend and ``compare`` its predictions with PyTorch's on the images
+    of :data:`IMAGE_SIZES`, with the deployed model's pre-processing."""
+    from evit_mm.deploy.backends import DeployedModel
+    checkpoint = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    reference = build_from_config(config, checkpoint)
+    for backend in backends:
+        work_dir = tmp_path / backend
+        deployment = deploy_model(config, checkpoint, backend, str(work_dir),
+                                  shape=(160, 224))
+        assert all(osp.isfile(f) for f in deployment.backend_files)
+        assert not [n for n in os.listdir(work_dir) if n.startswith('.')]
+        deployed = DeployedModel(str(work_dir))
+        for img, size in zip(images(tmp_path), IMAGE_SIZES):
+            data, _ = deployed.task_processor.create_input([img])
+            with torch.no_grad():
+                expected = reference.test_step(data)[0]
+            actual = deployed.predict([img])[0]
+            assert actual.ori_shape == expected.ori_shape == size
+            compare(expected, actual)
+
+
+@pytest.mark.slow
+def test_retinanet_matches_pytorch(tmp_path):
+    model = retinanet_with_boxes(RETINANET, images(tmp_path))
+    check_deployments(tmp_path, RETINANET, model, BACKENDS,
+                      detections_match(model.bbox_head.test_cfg.score_thr))
+
+
+@pytest.mark.slow
+def test_mask_rcnn_matches_pytorch(tmp_path):
+    config = variant(tmp_path, *MASK_RCNN)
+    model = mask_rcnn_with_boxes(config, images(tmp_path))
+    check_deployments(
+        tmp_path, config, model, ['onnxruntime'],
+        detections_match(model.roi_head.bbox_head.test_cfg.score_thr))
+
+
+@pytest.mark.slow
+def test_semantic_fpn_matches_pytorch(tmp_path):
+    torch.manual_seed(0)
+    check_deployments(tmp_path, SEM_FPN, build_from_config(SEM_FPN),
+                      BACKENDS, label_maps_match)
+
+
+@pytest.mark.slow
+def test_upernet_matches_pytorch(tmp_path):
+    config = variant(tmp_path, *UPERNET)
+    torch.manual_seed(0)
+    check_deployments(tmp_path, config, build_from_config(config),
+                      ['onnxruntime'], label_maps_match)
+
+
+@pytest.mark.slow
+def test_classifier_matches_pytorch(tmp_path):
+    config = variant(tmp_path, *CLASSIFIER_ANY_SIZE)
+    torch.manual_seed(0)
+    check_deployments(tmp_path, config, build_from_config(config), BACKENDS,
+                      scores_match)
