@@ -276,3 +276,131 @@ def test_classifier_matches_pytorch(tmp_path):
     torch.manual_seed(0)
     check_deployments(tmp_path, config, build_from_config(config), BACKENDS,
                       scores_match)
+
+
+@pytest.fixture(scope='module')
+def retinanet_checkpoint(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp('ckpt') / 'retinanet.pth')
+    torch.save(dict(state_dict=build_from_config(RETINANET).state_dict()),
+               path)
+    return path
+
+
+def run_deploy(*args) -> int:
+    return load_tool('deployment', 'deploy.py').main([str(a) for a in args])
+
+
+def test_unsupported_backend_is_named_with_the_allowed_ones(
+        tmp_path, retinanet_checkpoint, capsys):
+    work_dir = tmp_path / 'out'
+    assert run_deploy(RETINANET, retinanet_checkpoint, '--backend',
+                      'tensorrt', '--work-dir', work_dir) == 2
+    assert "unsupported backend 'tensorrt': allowed are onnxruntime, " \
+        'openvino' in capsys.readouterr().err
+    assert not work_dir.exists()
+
+
+@pytest.mark.parametrize('backend, opset', [('onnxruntime', 9),
+                                             ('openvino', 21)])
+def test_opset_outside_what_exporter_and_backend_run_is_refused(
+        tmp_path, retinanet_checkpoint, backend, opset):
+    with pytest.raises(DeployError, match=f'opset {opset}'):
+        deploy_model(RETINANET, retinanet_checkpoint, backend,
+                     str(tmp_path / 'out'), opset=opset)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    """A classifier checkpoint for the RetinaNet config, and a RetinaNet
+    checkpoint with a head of another width: named, before exporting."""
+    classifier = str(tmp_path / 'cls.pth')
+    torch.save(dict(state_dict=build_from_config(CLASSIFIER).state_dict()),
+               classifier)
+    assert run_deploy(RETINANET, classifier, '--backend', 'onnxruntime',
+                      '--work-dir', tmp_path / 'out') == 2
+    err = capsys.readouterr().err
+    assert f'{classifier} does not fit the EfficientViT backbone' in err
+    weights = build_from_config(RETINANET).state_dict()
+    weights['bbox_head.retina_cls.weight'] = torch.zeros(9, 64, 3, 3)
+    other = str(tmp_path / 'other_head.pth')
+    torch.save(dict(state_dict=weights), other)
+    with pytest.raises(CheckpointError,
+                       match='shape mismatch .*bbox_head.retina_cls.weight'):
+        deploy_model(RETINANET, other, 'onnxruntime', str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_missing_files_are_named(tmp_path, retinanet_checkpoint, capsys):
+    missing = tmp_path / 'missing.pth'
+    assert run_deploy(RETINANET, missing, '--backend', 'onnxruntime',
+                      '--work-dir', tmp_path / 'out') == 2
+    assert f'checkpoint {missing} does not exist' in capsys.readouterr().err
+    with pytest.raises(DeployError, match='image .*nope.jpg does not exist'):
+        deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
+                     str(tmp_path / 'out'), img=str(tmp_path / 'nope.jpg'))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_failed_export_leaves_nothing_in_the_work_dir(
+        tmp_path, retinanet_checkpoint, monkeypatch):
+    """An export that dies half-way (here after writing a partial graph)
+    leaves the work dir as it was."""
+    import mmdeploy.apis
+
+    def dies(img, work_dir, save_file, *args, **kwargs):
+        open(osp.join(work_dir, save_file), 'wb').write(b'partial')
+        raise RuntimeError('killed')
+
+    monkeypatch.setattr(mmdeploy.apis, 'torch2onnx', dies)
+    work_dir = tmp_path / 'out'
+    work_dir.mkdir()
+    (work_dir / 'keep.txt').write_text('mine')
+    with pytest.raises(RuntimeError, match='killed'):
+        deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
+                     str(work_dir))
+    assert os.listdir(work_dir) == ['keep.txt']
+
+
+@pytest.mark.parametrize('config, task', [
+    ('retinanet/retinanet_efficientvit-m4_fpn_1x_coco.py', 'detection'),
+    ('mask_rcnn/mask-rcnn_efficientvit-m1_fpn_1x_coco.py', 'instance-seg'),
+    ('examples/faster-rcnn_efficientvit-m0_fpn_1x_coco.py', 'detection'),
+    ('sem_fpn/fpn_efficientvit-m2_4xb8-40k_ade20k-512x512.py',
+     'segmentation'),
+    ('efficientvit/efficientvit-m5_8xb256_in1k.py', 'classification'),
+])
+def test_each_config_gets_a_dynamic_deploy_config(config, task):
+    from mmengine.config import Config
+    model_cfg = Config.fromfile(osp.join(CONFIGS, config))
+    assert deploy_task(model_cfg) == task
+    for backend in BACKENDS:
+        cfg = deploy_config(model_cfg, backend)
+        assert cfg.backend_config.type == backend
+        assert cfg.onnx_config.dynamic_axes['input'] == {
+            0: 'batch', 2: 'height', 3: 'width'}
+        assert set(cfg.onnx_config.output_names) <= set(
+            cfg.onnx_config.dynamic_axes)
+
+
+def test_mmdeploy_exports_with_the_torchscript_exporter(tmp_path):
+    """torch.onnx.export defaults to the dynamo exporter (which needs
+    onnxscript and skips mmdeploy's rewriters); inside the context a call
+    without ``dynamo=`` gets ``dynamo=False``, and only there."""
+    calls = []
+    with mock_export(calls):
+        with torchscript_onnx_export():
+            torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
+                              str(tmp_path / 'a.onnx'))
+            torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
+                              str(tmp_path / 'b.onnx'), dynamo=True)
+        torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
+                          str(tmp_path / 'c.onnx'))
+    assert calls == [False, True, None]
+
+
+def mock_export(calls: list):
+    """torch.onnx.export recording its ``dynamo`` argument."""
+    from unittest import mock
+    return mock.patch.object(
+        torch.onnx, 'export',
+        lambda *args, **kwargs: calls.append(kwargs.get('dynamo')))
