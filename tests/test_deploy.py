@@ -19,7 +19,7 @@ from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             deploy_task,
                                             torchscript_onnx_export)
 from evit_mm.deployment import build_from_config  # noqa: E402
-from reference import relative_error  # noqa: E402
+from reference import randomize_, relative_error  # noqa: E402
 from tool_helpers import REPO_ROOT, load_tool  # noqa: E402
 
 CONFIGS = osp.join(REPO_ROOT, 'configs')
@@ -222,7 +222,12 @@ def check_deployments(tmp_path, config: str, model, backends, compare):
     from evit_mm.deploy.backends import DeployedModel
     checkpoint = str(tmp_path / 'model.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
-    reference = build_from_config(config, checkpoint)
+    # As mmengine's runner: a top-level data_preprocessor (mmpretrain's
+    # configs) is the model's.
+    preprocessor = _config(config).get('data_preprocessor')
+    reference = build_from_config(
+        config, checkpoint, preprocessor and {
+            'model.data_preprocessor': preprocessor})
     for backend in backends:
         work_dir = tmp_path / backend
         deployment = deploy_model(config, checkpoint, backend, str(work_dir),
@@ -258,7 +263,7 @@ def test_mask_rcnn_matches_pytorch(tmp_path):
 @pytest.mark.slow
 def test_semantic_fpn_matches_pytorch(tmp_path):
     torch.manual_seed(0)
-    check_deployments(tmp_path, SEM_FPN, build_from_config(SEM_FPN),
+    check_deployments(tmp_path, SEM_FPN, randomize_(build_from_config(SEM_FPN)),
                       BACKENDS, label_maps_match)
 
 
@@ -266,7 +271,7 @@ def test_semantic_fpn_matches_pytorch(tmp_path):
 def test_upernet_matches_pytorch(tmp_path):
     config = variant(tmp_path, *UPERNET)
     torch.manual_seed(0)
-    check_deployments(tmp_path, config, build_from_config(config),
+    check_deployments(tmp_path, config, randomize_(build_from_config(config)),
                       ['onnxruntime'], label_maps_match)
 
 
@@ -274,8 +279,8 @@ def test_upernet_matches_pytorch(tmp_path):
 def test_classifier_matches_pytorch(tmp_path):
     config = variant(tmp_path, *CLASSIFIER_ANY_SIZE)
     torch.manual_seed(0)
-    check_deployments(tmp_path, config, build_from_config(config), BACKENDS,
-                      scores_match)
+    check_deployments(tmp_path, config, randomize_(build_from_config(config)),
+                      BACKENDS, scores_match)
 
 
 @pytest.fixture(scope='module')
@@ -404,3 +409,18 @@ def mock_export(calls: list):
     return mock.patch.object(
         torch.onnx, 'export',
         lambda *args, **kwargs: calls.append(kwargs.get('dynamo')))
+
+
+@pytest.mark.parametrize('size', [(3, 4), (7, 7), (13, 20), (25, 6)])
+def test_dynamic_adaptive_pooling_equals_torch(size):
+    """The pooling UperNet is exported with, eager and traced at another
+    size, equals torch's adaptive average pooling at every size."""
+    from evit_mm.deploy.rewriters import adaptive_avg_pool2d_any_size
+    x = torch.randn(2, 3, *size)
+    traced = torch.jit.trace(
+        lambda t: adaptive_avg_pool2d_any_size(t, 6), torch.randn(1, 3, 9, 11))
+    assert torch.allclose(adaptive_avg_pool2d_any_size(x, (6, 3)),
+                          torch.nn.functional.adaptive_avg_pool2d(x, (6, 3)),
+                          atol=1e-5)
+    assert torch.allclose(traced(x), torch.nn.functional.adaptive_avg_pool2d(
+        x, 6), atol=1e-5)

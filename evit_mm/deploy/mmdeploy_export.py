@@ -9,6 +9,8 @@ Two fixes for this stack, both scoped to the calls made here:
   mmdeploy calls ``torch.onnx.export`` without the argument, and its
   rewriters only work with the TorchScript exporter
   (:func:`torchscript_onnx_export`).
+* mmdeploy's own adaptive pooling is right at the traced size only:
+  :mod:`evit_mm.deploy.rewriters` makes it follow the input size.
 * mmdeploy's ``onnx2openvino`` drives the Model Optimizer (``mo``), which
   OpenVINO 2026 no longer has: the ONNX graph is converted with
   ``openvino.convert_model`` (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
@@ -241,6 +243,7 @@ def deploy_model(config: str,
     from ..checkpoint import read_checkpoint
     from ..deployment import build_from_config
     from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
+    from . import rewriters  # noqa: F401  (registers them in mmdeploy)
     from .backends import onnx_to_openvino
 
     if backend not in BACKENDS:
