@@ -128,7 +128,7 @@ def mask_rcnn_with_boxes(config: str, imgs: list, count: int = 20):
         model.test_step(data)
     handle.remove()
     classes = captured[0][:, :-1]
-    threshold = model.roi_head.bbox_head.test_cfg.score_thr
+    threshold = model.roi_head.test_cfg.score_thr
 
     def above(background: float) -> int:
         full = torch.cat([classes, torch.full_like(classes[:, :1],
@@ -257,7 +257,7 @@ def test_mask_rcnn_matches_pytorch(tmp_path):
     model = mask_rcnn_with_boxes(config, images(tmp_path))
     check_deployments(
         tmp_path, config, model, ['onnxruntime'],
-        detections_match(model.roi_head.bbox_head.test_cfg.score_thr))
+        detections_match(model.roi_head.test_cfg.score_thr))
 
 
 @pytest.mark.slow

@@ -1,12 +1,15 @@
 """mmdeploy rewriters that keep evit_mm's whole models correct at every
 input size of a dynamic graph.
 
-mmdeploy 1.3.1 exports ``adaptive_avg_pool2d`` (UperNet's pyramid pooling,
-scales 1, 2, 3, 6) as an ``avg_pool2d`` whose kernel is computed from the
-traced size: the graph is then only right at that size (and the export
-fails where a map is smaller than the pooled size). Here, for ONNX Runtime
-and OpenVINO, the pooling is written with operations that follow the
-input's size.
+Two operations are traced at the example's size and would be wrong at any
+other; here, for ONNX Runtime and OpenVINO, they follow the input's size:
+
+* mmdeploy 1.3.1 exports ``adaptive_avg_pool2d`` (UperNet's pyramid
+  pooling, scales 1, 2, 3, 6) as an ``avg_pool2d`` whose kernel is computed
+  from the traced size (and the export fails where a map is smaller than
+  the pooled size);
+* mmseg's ``Upsample`` (Semantic FPN's head) turns its output size into
+  Python ints, which the tracer records as constants.
 """
 from typing import Sequence, Union
 
@@ -59,3 +62,17 @@ def adaptive_avg_pool2d__any_size(input: torch.Tensor, output_size):
     if _pair(output_size) == (1, 1):
         return ctx.origin_func(input, output_size)
     return adaptive_avg_pool2d_any_size(input, output_size)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmseg.models.utils.Upsample.forward', backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmseg.models.utils.Upsample.forward', backend='openvino')
+def upsample__any_size(self, x: torch.Tensor) -> torch.Tensor:
+    """Upsample by the scale factor itself (exported as a ``Resize`` with
+    scales), not by a size computed in Python; a fixed ``size`` stays."""
+    ctx = FUNCTION_REWRITER.get_context()
+    if self.size:
+        return ctx.origin_func(self, x)
+    return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode,
+                         align_corners=self.align_corners)
