@@ -7,13 +7,14 @@ Two fixes for this stack, both scoped to the calls made here:
 
 * torch >= 2.9 exports with the dynamo exporter unless ``dynamo=False``;
   mmdeploy calls ``torch.onnx.export`` without the argument, and its
-  rewriters only work with the TorchScript exporter
-  (:func:`torchscript_onnx_export`).
+  rewriters only work with the TorchScript exporter; its RoIAlign symbolic
+  imports a helper torch removed (:func:`torchscript_onnx_export`).
 * mmdeploy's own adaptive pooling is right at the traced size only:
   :mod:`evit_mm.deploy.rewriters` makes it follow the input size.
 * mmdeploy's ``onnx2openvino`` drives the Model Optimizer (``mo``), which
   OpenVINO 2026 no longer has: the ONNX graph is converted with
-  ``openvino.convert_model`` (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
+  ``openvino.convert_model``
+  (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
 """
 import contextlib
 import copy
@@ -131,18 +132,29 @@ def deploy_config(model_cfg, backend: str, opset: Optional[int] = None):
     return cfg
 
 
+def _cast_long(g, value, non_blocking: bool):
+    """ONNX ``Cast`` to int64: the ``_cast_Long`` helper that torch 2.14's
+    ``symbolic_opset9`` no longer has and mmdeploy's RoIAlign symbolic
+    imports."""
+    return g.op('Cast', value, to_i=7)  # onnx.TensorProto.INT64
+
+
 @contextlib.contextmanager
 def torchscript_onnx_export() -> Iterator[None]:
     """Within the context, ``torch.onnx.export`` uses the TorchScript
     exporter (``dynamo=False``) unless the caller chooses otherwise: the
-    exporter mmdeploy's symbolic rewriters are written for."""
+    exporter mmdeploy's symbolic rewriters are written for; and
+    ``torch.onnx.symbolic_opset9._cast_Long`` exists again for them."""
+    from torch.onnx import symbolic_opset9
     export = torch.onnx.export
 
     def torchscript_export(*args, **kwargs):
         kwargs.setdefault('dynamo', False)
         return export(*args, **kwargs)
 
-    with mock.patch.object(torch.onnx, 'export', torchscript_export):
+    with mock.patch.object(torch.onnx, 'export', torchscript_export), \
+            mock.patch.object(symbolic_opset9, '_cast_Long', _cast_long,
+                              create=True):
         yield
 
 
@@ -159,7 +171,8 @@ def check_backend(backend: str, opset: int) -> None:
     """
     import onnx
     from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
-    top = min(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET, onnx.defs.onnx_opset_version())
+    top = min(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET,
+              onnx.defs.onnx_opset_version())
     if not MIN_OPSET <= opset <= top:
         raise DeployError(
             f'opset {opset} is not supported: mmdeploy needs >= {MIN_OPSET} '
@@ -256,8 +269,8 @@ def deploy_model(config: str,
     deploy_cfg = deploy_config(model_cfg, backend, opset)
     check_backend(backend, deploy_cfg.onnx_config.opset_version)
     example = _example_image(img, shape)
-    check_checkpoint_fits(build_from_config(config), read_checkpoint(checkpoint),
-                          checkpoint, strict=True)
+    check_checkpoint_fits(build_from_config(config),
+                          read_checkpoint(checkpoint), checkpoint, strict=True)
     use_safe_checkpoint_loading()
 
     created = not osp.isdir(work_dir)

@@ -20,7 +20,8 @@ from torch.nn.modules.utils import _pair
 
 
 def adaptive_avg_pool2d_any_size(
-        x: torch.Tensor, output_size: Union[int, Sequence[int]]) -> torch.Tensor:
+        x: torch.Tensor,
+        output_size: Union[int, Sequence[int]]) -> torch.Tensor:
     """``F.adaptive_avg_pool2d`` from an integral image: bin ``i`` of ``s``
     over ``n`` pixels spans ``[floor(i n / s), ceil((i + 1) n / s))``, with
     the sizes read from the input (traced as ``Shape``), so that an exported
