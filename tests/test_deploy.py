@@ -18,7 +18,7 @@ from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             deploy_config, deploy_model,
                                             deploy_task,
                                             torchscript_onnx_export)
-from evit_mm.deployment import build_from_config  # noqa: E402
+from evit_mm.deploy import build_from_config  # noqa: E402
 from reference import randomize_, relative_error  # noqa: E402
 from tool_helpers import REPO_ROOT, load_tool  # noqa: E402
 

@@ -5,9 +5,9 @@ import os
 import pytest
 import torch
 
-from evit_mm.deployment import (EfficientViTClassifier, build_from_config,
-                                export_onnx, ort_session, run_session)
-from evit_mm.models import EfficientViT
+from evit_mm.deploy import (build_from_config, export_onnx, ort_session,
+                            run_session)
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 from reference import randomize_, relative_error, timm_model
 from tool_helpers import TOOLS
 

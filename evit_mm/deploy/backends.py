@@ -100,7 +100,7 @@ class DeployedModel:
         from mmdeploy.apis import build_task_processor
         from mmengine.config import Config
 
-        from .mmdeploy_export import Deployment
+        from .work_dir import Deployment
         if isinstance(deployment, str):
             deployment = Deployment.from_work_dir(deployment)
         self.deployment = deployment

@@ -22,65 +22,19 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 from unittest import mock
 
 import numpy as np
 import torch
 
+from .work_dir import (DEPLOY_CFG_FILE, MODEL_CFG_FILE, ONNX_FILE,
+                       OPENVINO_FILE, Deployment, DeployError)
+
 BACKENDS = ('onnxruntime', 'openvino')
 # mmdeploy's rewriters are written for opset 11; torch's TorchScript
 # exporter goes up to 20.
 MIN_OPSET = 11
-ONNX_FILE = 'end2end.onnx'
-OPENVINO_FILE = 'end2end.xml'
-DEPLOY_CFG_FILE = 'deploy_cfg.py'
-MODEL_CFG_FILE = 'model_cfg.py'
-
-
-class DeployError(ValueError):
-    """Input that cannot be deployed (backend, opset, files, config,
-    checkpoint); raised before any export work."""
-
-
-@dataclass
-class Deployment:
-    """What :func:`deploy_model` wrote into its work dir.
-
-    Args:
-        backend (str): ``'onnxruntime'`` or ``'openvino'``.
-        work_dir (str): The folder holding the files below.
-        model_cfg (str): The model config, as used.
-        deploy_cfg (str): The mmdeploy deploy config, as used.
-        onnx_file (str): The ONNX graph exported by mmdeploy.
-        backend_files (list[str]): The files the backend loads.
-    """
-    backend: str
-    work_dir: str
-    model_cfg: str
-    deploy_cfg: str
-    onnx_file: str
-    backend_files: List[str]
-
-    @classmethod
-    def from_work_dir(cls, work_dir: str) -> 'Deployment':
-        """The deployment that :func:`deploy_model` wrote into
-        ``work_dir``."""
-        from mmengine.config import Config
-        deploy_cfg = osp.join(work_dir, DEPLOY_CFG_FILE)
-        if not osp.isfile(deploy_cfg):
-            raise DeployError(f'{work_dir} holds no deployment (no '
-                              f'{DEPLOY_CFG_FILE}); run deploy.py first.')
-        backend = Config.fromfile(deploy_cfg).backend_config.type
-        return cls(backend, work_dir, osp.join(work_dir, MODEL_CFG_FILE),
-                   deploy_cfg, osp.join(work_dir, ONNX_FILE),
-                   [osp.join(work_dir, name) for name in _files(backend)])
-
-
-def _files(backend: str) -> List[str]:
-    """The files the backend loads, relative to the work dir."""
-    return [ONNX_FILE] if backend == 'onnxruntime' else [OPENVINO_FILE]
 
 
 def deploy_configs_dir() -> str:
@@ -254,7 +208,7 @@ def deploy_model(config: str,
     from mmdeploy.apis import torch2onnx
 
     from ..checkpoint import read_checkpoint
-    from ..deployment import build_from_config
+    from .builder import build_from_config
     from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
     from . import rewriters  # noqa: F401  (registers them in mmdeploy)
     from .backends import onnx_to_openvino
