@@ -1,5 +1,7 @@
 """Inference and deployment: building a config's model for inference,
-ONNX export and ONNX Runtime sessions.
+ONNX export and ONNX Runtime sessions; whole models with mmdeploy in
+:mod:`.mmdeploy_export` and :mod:`.backends` (not imported here: they need
+mmdeploy).
 
 Nothing here is imported by ``import evit_mm``; onnx and onnxruntime are
 imported only by the functions that need them.
