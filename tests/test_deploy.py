@@ -350,10 +350,29 @@ def test_missing_files_are_named(tmp_path, retinanet_checkpoint, capsys):
     assert run_deploy(RETINANET, missing, '--backend', 'onnxruntime',
                       '--work-dir', tmp_path / 'out') == 2
     assert f'checkpoint {missing} does not exist' in capsys.readouterr().err
-    with pytest.raises(DeployError, match='image .*nope.jpg does not exist'):
+    with pytest.raises(DeployError, match='image .*nope.jpg: no such file'):
         deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
                      str(tmp_path / 'out'), img=str(tmp_path / 'nope.jpg'))
     assert not (tmp_path / 'out').exists()
+
+
+def test_bad_image_and_unwritable_work_dir_are_named(tmp_path,
+                                                      retinanet_checkpoint):
+    """Checked before the export: an image that cannot be decoded, and a
+    work dir that cannot be made (under a regular file, which fails for
+    root too)."""
+    corrupt = tmp_path / 'corrupt.jpg'
+    corrupt.write_bytes(b'this is a text file, not a JPEG')
+    with pytest.raises(DeployError, match='corrupt.jpg: not an image'):
+        deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
+                     str(tmp_path / 'out'), img=str(corrupt))
+    assert not (tmp_path / 'out').exists()
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    with pytest.raises(DeployError, match='work_dir .*a_file/out.* is not '
+                       'a writable folder'):
+        deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
+                     str(blocker / 'out'))
 
 
 def test_failed_export_leaves_nothing_in_the_work_dir(

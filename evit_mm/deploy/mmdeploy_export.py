@@ -28,6 +28,7 @@ from unittest import mock
 import numpy as np
 import torch
 
+from ..datasets.images import ImageError, check_image
 from .work_dir import (DEPLOY_CFG_FILE, MODEL_CFG_FILE, ONNX_FILE,
                        OPENVINO_FILE, Deployment, DeployError)
 
@@ -159,8 +160,11 @@ def _example_image(img: Optional[Union[str, np.ndarray]],
                    shape: Optional[Sequence[int]]) -> Union[str, np.ndarray]:
     """The image traced: ``img``, or random pixels of ``shape`` (H, W)."""
     if img is not None:
-        if isinstance(img, str) and not osp.isfile(img):
-            raise DeployError(f'image {img} does not exist.')
+        if isinstance(img, str):
+            try:
+                check_image(img)
+            except ImageError as err:
+                raise DeployError(f'image {err}') from None
         return img
     height, width = shape or (320, 320)
     if min(height, width) < 1:
@@ -210,6 +214,7 @@ def deploy_model(config: str,
     from ..checkpoint import read_checkpoint
     from .builder import build_from_config
     from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
+    from ..engine.outputs import OutputPathError, ensure_writable_dir
     from . import rewriters  # noqa: F401  (registers them in mmdeploy)
     from .backends import onnx_to_openvino
 
@@ -228,7 +233,10 @@ def deploy_model(config: str,
     use_safe_checkpoint_loading()
 
     created = not osp.isdir(work_dir)
-    os.makedirs(work_dir, exist_ok=True)
+    try:
+        ensure_writable_dir(work_dir, 'work_dir')
+    except OutputPathError as err:
+        raise DeployError(str(err)) from None
     staging = tempfile.mkdtemp(prefix='.deploy-', dir=work_dir)
     try:
         # Saved first: mmdeploy edits the test pipeline of the config it
