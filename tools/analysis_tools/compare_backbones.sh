@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Accuracy per cost on the same training: the quickstart RetinaNet (synthetic
+# shapes, COCO format, 192x192) and the quickstart Semantic FPN (ADE20K
+# format, 256x256) trained from scratch with EfficientViT-M0, ResNet-18 and
+# MobileNetV2 under one recipe, data, budget and seed
+# (configs/quickstart/{retinanet,fpn}_*_synthetic.py), each evaluated with
+# tools/test.py, then timed (eager, batch 1) and counted; writes
+# WORK_DIR/compare_backbones.md (table) and WORK_DIR/compare_backbones.png
+# (accuracy vs latency).
+#
+# Usage: bash tools/analysis_tools/compare_backbones.sh
+# Environment (all optional):
+#   WORK_DIR    one folder per model, the table and the plot
+#                                             (work_dirs/compare_backbones)
+#   DATA_DIR    dataset root                  (data/synthetic)
+#   EPOCHS      detector epochs               (the config's, 12)
+#   ITERS       segmentor iterations          (the config's, 1000)
+#   NUM_TRAIN, NUM_VAL  dataset size          (1000, 100)
+#   SKIP_DATA=1   use the datasets already in DATA_DIR as they are
+#   SKIP_TRAIN=1  evaluate and time the checkpoints already in WORK_DIR
+#   TIMING_RUNS   timed calls per model       (50)
+#   PYTHON        interpreter                 (python3)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+PYTHON=${PYTHON:-python3}
+WORK_DIR=${WORK_DIR:-work_dirs/compare_backbones}
+DATA_DIR=${DATA_DIR:-data/synthetic}
+NUM_TRAIN=${NUM_TRAIN:-1000}
+NUM_VAL=${NUM_VAL:-100}
+DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18 retinanet_mobilenetv2)
+SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2)
+coco="$DATA_DIR/coco"
+ade="$DATA_DIR/ade"
+
+if [ "${SKIP_DATA:-0}" != 1 ]; then
+  # The quickstarts' datasets: COCO at 192x192 (tools/quickstart.sh) and
+  # ADE20K-style at 256x256.
+  "$PYTHON" tools/dataset_converters/make_synthetic_data.py "$DATA_DIR" \
+    --formats coco --num-train "$NUM_TRAIN" --num-val "$NUM_VAL" \
+    --img-size 192 --seed 0 --skip-existing
+  "$PYTHON" tools/dataset_converters/make_synthetic_data.py "$DATA_DIR" \
+    --formats ade --num-train "$NUM_TRAIN" --num-val "$NUM_VAL" \
+    --img-size 256 --seed 0 --skip-existing
+fi
+
+det_options=(
+  "train_dataloader.dataset.data_root=$coco/"
+  "val_dataloader.dataset.data_root=$coco/"
+  "test_dataloader.dataset.data_root=$coco/"
+  "val_evaluator.ann_file=$coco/annotations/instances_val.json"
+  "test_evaluator.ann_file=$coco/annotations/instances_val.json"
+)
+seg_options=(
+  "train_dataloader.dataset.data_root=$ade/"
+  "val_dataloader.dataset.data_root=$ade/"
+  "test_dataloader.dataset.data_root=$ade/"
+)
+det_train=("randomness.seed=0")
+seg_train=("randomness.seed=0")
+if [ -n "${EPOCHS:-}" ]; then
+  det_train+=("train_cfg.max_epochs=$EPOCHS" "train_cfg.val_interval=$EPOCHS"
+              "param_scheduler.1.end=$EPOCHS"
+              "default_hooks.checkpoint.interval=$EPOCHS")
+fi
+if [ -n "${ITERS:-}" ]; then
+  warmup=$(( ITERS < 100 ? ITERS / 2 : 50 ))
+  seg_train+=("train_cfg.max_iters=$ITERS" "train_cfg.val_interval=$ITERS"
+              "param_scheduler.0.end=$warmup"
+              "param_scheduler.1.begin=$warmup"
+              "param_scheduler.1.end=$ITERS"
+              "default_hooks.checkpoint.interval=$ITERS")
+fi
+
+run_model() {  # NAME, then the --cfg-options shared by training and test
+  local name=$1 config="configs/quickstart/$1_synthetic.py" dir="$WORK_DIR/$1"
+  shift
+  local -n train_extra=$1
+  shift
+  if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+    echo "[compare] training $name"
+    rm -rf "$dir"
+    "$PYTHON" tools/train.py "$config" --work-dir "$dir" \
+      --cfg-options "$@" "${train_extra[@]}"
+  fi
+  echo "[compare] testing $name"
+  rm -rf "$dir/test"
+  "$PYTHON" tools/test.py "$config" "$(cat "$dir/last_checkpoint")" \
+    --work-dir "$dir/test" --cfg-options "$@"
+}
+
+mkdir -p "$WORK_DIR"
+for name in "${DET_MODELS[@]}"; do
+  run_model "$name" det_train "${det_options[@]}"
+done
+for name in "${SEG_MODELS[@]}"; do
+  run_model "$name" seg_train "${seg_options[@]}"
+done
+
+echo "[compare] timing and table"
+"$PYTHON" tools/analysis_tools/compare_backbones.py "$WORK_DIR" \
+  --detectors "${DET_MODELS[@]}" --segmentors "${SEG_MODELS[@]}" \
+  --runs "${TIMING_RUNS:-50}"
