@@ -45,7 +45,11 @@ def test_compare_backbones_tiny_budget(tmp_path):
         DET_TEST_OPTIONS='model.test_cfg.score_thr=0')
     assert '[compare] timing and table' in out
 
-    rows = _table_rows(work_dir / 'compare_backbones.md')
+    table = work_dir / 'compare_backbones.md'
+    assert table.read_text().startswith(
+        'Trained: detection 1 epoch at batch 8, segmentation 2 iterations '
+        'at batch 8.\n')
+    rows = _table_rows(table)
     assert [row[1] for row in rows] == DETECTORS + SEGMENTORS
     with open(work_dir / 'compare_backbones.json') as f:
         records = json.load(f)

@@ -6,7 +6,8 @@ and a plot of accuracy against latency.
 
 Example::
 
-    python tools/analysis_tools/compare_backbones.py work_dirs/compare_backbones \\
+    python tools/analysis_tools/compare_backbones.py \\
+        work_dirs/compare_backbones \\
         --detectors retinanet_efficientvit-m0 retinanet_r18 \\
         --segmentors fpn_efficientvit-m0 fpn_r18
 
@@ -110,6 +111,16 @@ def load_model(model_dir: str):
     return model, cfg, (data['inputs'], data['data_samples'])
 
 
+def training_budget(cfg) -> str:
+    """How long the model was trained, as its config says."""
+    loop = cfg.train_cfg
+    length, unit = ((loop.max_epochs, 'epoch') if 'max_epochs' in loop else
+                    (loop.max_iters, 'iteration'))
+    plural = '' if length == 1 else 's'
+    batch = cfg.train_dataloader.batch_size
+    return f'{length} {unit}{plural} at batch {batch}'
+
+
 def predict_call(model, inputs, data_samples) -> Callable[[], object]:
     """One batch-1 inference with the model's post-processing."""
 
@@ -144,7 +155,8 @@ def measure(work_dir: str, task: str, names: List[str], runs: int,
         calls[name] = predict_call(model, inputs, samples)
         rows.append(dict(
             task=task, model=name, backbone=cfg.model.backbone.type,
-            metric=label, accuracy=metrics[key] * scale,
+            trained=training_budget(cfg), metric=label,
+            accuracy=metrics[key] * scale,
             input_size='x'.join(map(str, inputs.shape[-2:])),
             params_m=sum(p.numel() for p in model.parameters()) / 1e6))
     times = interleaved(calls, warmup, runs)
@@ -155,8 +167,13 @@ def measure(work_dir: str, task: str, names: List[str], runs: int,
 
 
 def markdown_table(rows: List[dict]) -> str:
-    """The comparison as a markdown table."""
+    """The comparison as a markdown table, after a line that says how each
+    task's models were trained."""
+    budgets = {r['task']: r['trained'] for r in rows}
     lines = [
+        'Trained: ' +
+        ', '.join(f'{task} {budget}' for task, budget in budgets.items()) +
+        '.', '',
         '| task | model | backbone | accuracy (val) | input | latency ms '
         '(median, p10-p90) | img/s | params (M) |',
         '|---|---|---|---|---|---|---|---|'
