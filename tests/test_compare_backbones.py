@@ -3,13 +3,15 @@ is trained, tested, timed and tabled, the table's accuracies are those of
 the evaluations tools/test.py logged, and the plot is written."""
 import glob
 import json
+import os
 import os.path as osp
 import re
+import subprocess
 
 import matplotlib.image
 import pytest
 
-from tool_helpers import load_tool, run_command, run_script
+from tool_helpers import REPO_ROOT, load_tool, run_command, run_script
 
 DETECTORS = ['retinanet_efficientvit-m0', 'retinanet_r18',
              'retinanet_mobilenetv2']
@@ -100,3 +102,13 @@ def test_missing_test_run_is_named(tmp_path):
     tool = load_tool('analysis_tools', 'compare_backbones.py')
     with pytest.raises(FileNotFoundError, match='test metrics file'):
         tool.test_metrics(str(tmp_path / 'never_tested'))
+
+
+def test_unknown_task_is_named():
+    result = subprocess.run(
+        ['bash', 'tools/analysis_tools/compare_backbones.sh'],
+        cwd=REPO_ROOT, env=dict(os.environ, TASKS='detection keypoints'),
+        capture_output=True, text=True)
+    assert result.returncode == 2
+    assert ("TASKS: unknown task 'keypoints' (allowed: detection "
+            'segmentation)') in result.stderr

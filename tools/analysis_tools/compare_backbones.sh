@@ -16,6 +16,7 @@
 #   EPOCHS      detector epochs               (the config's, 12)
 #   ITERS       segmentor iterations          (the config's, 1000)
 #   NUM_TRAIN, NUM_VAL  dataset size          (1000, 100)
+#   TASKS       which comparisons             ("detection segmentation")
 #   SKIP_DATA=1   use the datasets already in DATA_DIR as they are
 #   SKIP_TRAIN=1  evaluate and time the checkpoints already in WORK_DIR
 #   TIMING_RUNS   timed calls per model       (50)
@@ -32,17 +33,30 @@ WORK_DIR=${WORK_DIR:-work_dirs/compare_backbones}
 DATA_DIR=${DATA_DIR:-data/synthetic}
 NUM_TRAIN=${NUM_TRAIN:-1000}
 NUM_VAL=${NUM_VAL:-100}
-DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18 retinanet_mobilenetv2)
-SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2)
+DET_MODELS=()
+SEG_MODELS=()
+for task in ${TASKS:-detection segmentation}; do
+  case $task in
+    detection)
+      DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18 retinanet_mobilenetv2);;
+    segmentation)
+      SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2);;
+    *)
+      echo "TASKS: unknown task '$task' (allowed: detection segmentation)" >&2
+      exit 2;;
+  esac
+done
 coco="$DATA_DIR/coco"
 ade="$DATA_DIR/ade"
 
-if [ "${SKIP_DATA:-0}" != 1 ]; then
-  # The quickstarts' datasets: COCO at 192x192 (tools/quickstart.sh) and
-  # ADE20K-style at 256x256.
+# The quickstarts' datasets: COCO at 192x192 (tools/quickstart.sh) and
+# ADE20K-style at 256x256.
+if [ "${SKIP_DATA:-0}" != 1 ] && [ ${#DET_MODELS[@]} -gt 0 ]; then
   "$PYTHON" tools/dataset_converters/make_synthetic_data.py "$DATA_DIR" \
     --formats coco --num-train "$NUM_TRAIN" --num-val "$NUM_VAL" \
     --img-size 192 --seed 0 --skip-existing
+fi
+if [ "${SKIP_DATA:-0}" != 1 ] && [ ${#SEG_MODELS[@]} -gt 0 ]; then
   "$PYTHON" tools/dataset_converters/make_synthetic_data.py "$DATA_DIR" \
     --formats ade --num-train "$NUM_TRAIN" --num-val "$NUM_VAL" \
     --img-size 256 --seed 0 --skip-existing
