@@ -21,11 +21,12 @@ TOOL = 'tools/analysis_tools/compare_backbones.py'
 
 def _logged_accuracy(model_dir: str, key: str) -> float:
     """The metric as the test run's text log prints it (not the json file
-    the tool reads)."""
+    the tool reads); mmdet logs ``Epoch(test)``, mmseg ``Iter(test)``."""
     [log] = glob.glob(osp.join(model_dir, 'test', '*', '*.log'))
     with open(log) as f:
-        found = re.findall(rf'Epoch\(test\).*\b{re.escape(key)}: ([\d.]+)',
-                           f.read())
+        found = re.findall(
+            rf'(?:Epoch|Iter)\(test\).*\b{re.escape(key)}: ([\d.]+)',
+            f.read())
     assert len(found) == 1, f'{log}: {found}'
     return float(found[0])
 
