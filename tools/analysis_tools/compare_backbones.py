@@ -11,8 +11,8 @@ Example::
         --detectors retinanet_efficientvit-m0 retinanet_r18 \\
         --segmentors fpn_efficientvit-m0 fpn_r18
 
-Each ``WORK_DIR/NAME`` holds ``last_checkpoint`` (written by tools/train.py)
-and ``test/`` (``tools/test.py --work-dir``: the config it ran, dumped with
+Each ``WORK_DIR/NAME`` holds ``last_checkpoint`` and the config as trained
+(written by tools/train.py) and ``test/`` (``tools/test.py --work-dir``: the config it ran, dumped with
 its options, and ``TIMESTAMP/TIMESTAMP.json`` with the metrics).
 """
 import argparse
@@ -111,8 +111,17 @@ def load_model(model_dir: str):
     return model, cfg, (data['inputs'], data['data_samples'])
 
 
-def training_budget(cfg) -> str:
-    """How long the model was trained, as its config says."""
+def training_budget(model_dir: str) -> str:
+    """How long the model was trained, as the config tools/train.py dumped
+    into ``model_dir`` (with its options) says.
+
+    Args:
+        model_dir (str): ``WORK_DIR/NAME``.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(_only_file(osp.join(model_dir, '*.py'),
+                                     'training config'))
     loop = cfg.train_cfg
     length, unit = ((loop.max_epochs, 'epoch') if 'max_epochs' in loop else
                     (loop.max_iters, 'iteration'))
@@ -155,7 +164,7 @@ def measure(work_dir: str, task: str, names: List[str], runs: int,
         calls[name] = predict_call(model, inputs, samples)
         rows.append(dict(
             task=task, model=name, backbone=cfg.model.backbone.type,
-            trained=training_budget(cfg), metric=label,
+            trained=training_budget(model_dir), metric=label,
             accuracy=metrics[key] * scale,
             input_size='x'.join(map(str, inputs.shape[-2:])),
             params_m=sum(p.numel() for p in model.parameters()) / 1e6))
