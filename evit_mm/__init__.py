@@ -1,7 +1,8 @@
 """evit_mm: EfficientViT (MSRA, CVPR 2023) for the OpenMMLab 2.0 toolboxes.
 
 Importing the package registers its models in mmengine's root ``MODELS``
-registry, so mmdet, mmseg and mmpretrain configs build them by type name.
+registry (and ``CheckedImageDataset`` in its ``DATASETS``), so mmdet, mmseg
+and mmpretrain configs build them by type name.
 """
-from . import hooks, models  # noqa: F401
+from . import datasets, hooks, models  # noqa: F401
 from .version import __version__  # noqa: F401

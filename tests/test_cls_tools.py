@@ -44,10 +44,11 @@ def test_demo_prints_topk_classes(tmp_path, capsys):
     demo['main']([image, QUICKSTART, checkpoint, '--topk', '3'])
     lines = capsys.readouterr().out.strip().splitlines()
     expected = np.exp([3., 1., 0.]) / np.exp([3., 1., 0.]).sum()
-    header = f'Top-3 classes of {image}:'
+    header = f'Top-3 classes of {image} (100x120):'
     assert header in lines, lines
     lines = lines[lines.index(header):]
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
+    assert lines[4] == '1 image(s) used, 0 skipped'
     for line, name, index, score in zip(lines[1:], ['triangle', 'circle',
                                                     'square'], [2, 0, 1],
                                         expected):

@@ -6,7 +6,9 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import tempfile
 from types import ModuleType
+from typing import Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO_ROOT, 'tools')
@@ -23,21 +25,33 @@ def load_tool(*path: str) -> ModuleType:
     return module
 
 
-def run_command(args, **env: str) -> str:
+def run_measured(args, **env: str) -> Tuple[int, str, int]:
     """Run ``args`` in the repository root with this checkout's evit_mm
-    first on the path and ``env`` added to the environment; the test fails
-    with the end of the output unless the command exits 0. Returns stdout
-    and stderr together."""
-    result = subprocess.run(
-        [str(arg) for arg in args], cwd=REPO_ROOT, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result.stdout
+    first on the path and ``env`` added to the environment. Returns the
+    exit status, stdout and stderr together, and the command's peak
+    resident memory in bytes."""
+    with tempfile.TemporaryFile('w+') as output:
+        process = subprocess.Popen(
+            [str(arg) for arg in args], cwd=REPO_ROOT, text=True,
+            stdout=output, stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONPATH=REPO_ROOT, **env))
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        output.seek(0)
+        return process.returncode, output.read(), usage.ru_maxrss * 1024
 
 
-def run_script(script: str, *args, **env: str) -> str:
+def run_command(args, returncode: int = 0, **env: str) -> str:
+    """:func:`run_measured`, and the test fails with the end of the output
+    unless the command exits with ``returncode``. Returns stdout and stderr
+    together."""
+    code, output, _ = run_measured(args, **env)
+    assert code == returncode, output[-4000:]
+    return output
+
+
+def run_script(script: str, *args, returncode: int = 0, **env: str) -> str:
     """:func:`run_command` of a Python script given relative to the
     repository root, e.g. ``run_script('tools/train.py', CONFIG)``."""
     return run_command([sys.executable, osp.join(REPO_ROOT, script), *args],
-                       **env)
+                       returncode=returncode, **env)

@@ -7,6 +7,11 @@ without a GPU (gloo). Examples::
     python tools/train.py configs/quickstart/retinanet_efficientvit-m0_synthetic.py
     python tools/train.py CONFIG --resume            # latest checkpoint
     bash tools/dist_train.sh CONFIG 2                # 2 processes (DDP)
+
+Before the first iteration, every image of the training and validation sets
+is checked (``evit_mm.datasets.checked``): an unusable one is skipped with a
+warning and left out, and the exit status is 3 when any was (``--strict``:
+stop at the first, before training).
 """
 import argparse
 import os.path as osp
@@ -16,9 +21,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
 
+from evit_mm.datasets.checked import report_skipped_images  # noqa: E402
 from evit_mm.engine import (add_launch_arguments,  # noqa: E402
                             apply_train_options, build_runner,
                             leave_distributed, parse_tool_args)
+from evit_mm.engine.image_cli import (add_image_check_arguments,  # noqa: E402
+                                      check_run_images)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,19 +41,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or without a value from the '
         'latest checkpoint in the work dir')
+    add_image_check_arguments(parser, dataset=True)
     add_launch_arguments(parser)
     return parse_tool_args(parser, argv)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    """Train; returns the exit status (0, or 3 if any image was
+    skipped)."""
     args = parse_args(argv)
     cfg = apply_train_options(
         Config.fromfile(args.config), args.config, work_dir=args.work_dir,
         amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
         launcher=args.launcher, cfg_options=args.cfg_options)
-    build_runner(cfg, strict_load=False).train()
+    with check_run_images(cfg, args, ['train_dataloader', 'val_dataloader']):
+        build_runner(cfg, strict_load=False).train()
     leave_distributed()
+    return report_skipped_images()
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

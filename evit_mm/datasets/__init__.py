@@ -1,2 +1,5 @@
 """Dataset helpers; :mod:`evit_mm.datasets.synthetic` makes the synthetic
-shapes dataset of the quickstart and the tests."""
+shapes dataset of the quickstart and the tests, :mod:`evit_mm.datasets.images`
+checks image files, :mod:`evit_mm.datasets.checked` the images of a run's
+datasets (importing the package registers ``CheckedImageDataset``)."""
+from . import checked  # noqa: F401

@@ -40,9 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_utils import (interleaved, randomize_statistics,  # noqa: E402
                          relative_error, summary)
 from evit_mm.analysis import count_complexity  # noqa: E402
-from evit_mm.deployment import (EfficientViTClassifier,  # noqa: E402
-                                export_onnx, ort_session)
-from evit_mm.models.backbones.efficientvit import EfficientViT  # noqa: E402
+from evit_mm.deploy import export_onnx, ort_session  # noqa: E402
+from evit_mm.models import EfficientViT, EfficientViTClassifier  # noqa: E402
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0

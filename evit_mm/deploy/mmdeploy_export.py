@@ -1,0 +1,252 @@
+"""Deploy a whole model (detector, instance segmentor, semantic segmentor,
+classifier) of any evit_mm config with mmdeploy 1.3.1: ``torch2onnx`` with
+post-processing in the graph (NMS, RoI masks, argmax), then the backend
+model (ONNX Runtime: the ONNX file; OpenVINO: an IR converted from it).
+
+Two fixes for this stack, both scoped to the calls made here:
+
+* torch >= 2.9 exports with the dynamo exporter unless ``dynamo=False``;
+  mmdeploy calls ``torch.onnx.export`` without the argument, and its
+  rewriters only work with the TorchScript exporter; its RoIAlign symbolic
+  imports a helper torch removed (:func:`torchscript_onnx_export`).
+* mmdeploy's own adaptive pooling is right at the traced size only:
+  :mod:`evit_mm.deploy.rewriters` makes it follow the input size.
+* mmdeploy's ``onnx2openvino`` drives the Model Optimizer (``mo``), which
+  OpenVINO 2026 no longer has: the ONNX graph is converted with
+  ``openvino.convert_model``
+  (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
+"""
+import contextlib
+import copy
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Iterator, Optional, Sequence, Tuple, Union
+from unittest import mock
+
+import numpy as np
+import torch
+
+from .work_dir import (DEPLOY_CFG_FILE, MODEL_CFG_FILE, ONNX_FILE,
+                       OPENVINO_FILE, Deployment, DeployError)
+
+BACKENDS = ('onnxruntime', 'openvino')
+# mmdeploy's rewriters are written for opset 11; torch's TorchScript
+# exporter goes up to 20.
+MIN_OPSET = 11
+
+
+def deploy_configs_dir() -> str:
+    """``configs/deploy`` of the checkout, or of the installed package."""
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for root in (osp.dirname(package), osp.join(package, '.mim')):
+        folder = osp.join(root, 'configs', 'deploy')
+        if osp.isdir(folder):
+            return folder
+    raise DeployError(f'no configs/deploy beside {package}')
+
+
+def deploy_task(model_cfg) -> str:
+    """The deploy task of a model config: ``'detection'``,
+    ``'instance-seg'``, ``'segmentation'`` or ``'classification'``.
+
+    Args:
+        model_cfg (mmengine.Config): The model config.
+    """
+    scope = model_cfg.get('default_scope')
+    if scope == 'mmdet':
+        roi_head = model_cfg.model.get('roi_head') or {}
+        return 'instance-seg' if roi_head.get('mask_head') else 'detection'
+    tasks = dict(mmseg='segmentation', mmpretrain='classification')
+    if scope not in tasks:
+        raise DeployError(
+            f'cannot deploy a model of default_scope={scope!r}: allowed are '
+            "'mmdet', 'mmseg' and 'mmpretrain' configs.")
+    return tasks[scope]
+
+
+def deploy_config(model_cfg, backend: str, opset: Optional[int] = None):
+    """The deploy config of ``configs/deploy`` for this model and backend,
+    with dynamic batch, height and width.
+
+    Args:
+        model_cfg (mmengine.Config): The model config.
+        backend (str): One of :data:`BACKENDS`.
+        opset (int, optional): ONNX opset. Defaults to the config's (11).
+
+    Returns:
+        mmengine.Config: The deploy config.
+    """
+    from mmengine.config import Config
+    name = f'{deploy_task(model_cfg)}_{backend}_dynamic.py'
+    cfg = Config.fromfile(osp.join(deploy_configs_dir(), name))
+    if opset is not None:
+        cfg.onnx_config.opset_version = opset
+    return cfg
+
+
+def _cast_long(g, value, non_blocking: bool):
+    """ONNX ``Cast`` to int64: the ``_cast_Long`` helper that torch 2.14's
+    ``symbolic_opset9`` no longer has and mmdeploy's RoIAlign symbolic
+    imports."""
+    return g.op('Cast', value, to_i=7)  # onnx.TensorProto.INT64
+
+
+@contextlib.contextmanager
+def torchscript_onnx_export() -> Iterator[None]:
+    """Within the context, ``torch.onnx.export`` uses the TorchScript
+    exporter (``dynamo=False``) unless the caller chooses otherwise: the
+    exporter mmdeploy's symbolic rewriters are written for; and
+    ``torch.onnx.symbolic_opset9._cast_Long`` exists again for them."""
+    from torch.onnx import symbolic_opset9
+    export = torch.onnx.export
+
+    def torchscript_export(*args, **kwargs):
+        kwargs.setdefault('dynamo', False)
+        return export(*args, **kwargs)
+
+    with mock.patch.object(torch.onnx, 'export', torchscript_export), \
+            mock.patch.object(symbolic_opset9, '_cast_Long', _cast_long,
+                              create=True):
+        yield
+
+
+def check_backend(backend: str, opset: int) -> None:
+    """Refuse a backend that is not installed, or an opset that the
+    exporter or the backend lacks (tried on a one-node graph).
+
+    Args:
+        backend (str): One of :data:`BACKENDS`.
+        opset (int): The ONNX opset of the export.
+
+    Raises:
+        DeployError: naming the backend or opset and what is allowed.
+    """
+    import onnx
+    from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    top = min(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET,
+              onnx.defs.onnx_opset_version())
+    if not MIN_OPSET <= opset <= top:
+        raise DeployError(
+            f'opset {opset} is not supported: mmdeploy needs >= {MIN_OPSET} '
+            f'and torch exports <= {top}.')
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node('Identity', ['x'], ['y'])], 'probe',
+        [onnx.helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT, [1])])
+    probe = onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid('', opset)])
+    probe.ir_version = 8
+    try:
+        if backend == 'onnxruntime':
+            import onnxruntime
+            onnxruntime.InferenceSession(probe.SerializeToString(),
+                                         providers=['CPUExecutionProvider'])
+        else:
+            import openvino
+            openvino.Core().read_model(probe.SerializeToString())
+    except ImportError as err:
+        raise DeployError(f'backend {backend!r} is not installed ({err}); '
+                          'pip install -r requirements/deploy.txt') from err
+    except Exception as err:
+        raise DeployError(
+            f'backend {backend!r} cannot run ONNX opset {opset}: {err}'
+        ) from err
+
+
+def _example_image(img: Optional[Union[str, np.ndarray]],
+                   shape: Optional[Sequence[int]]) -> Union[str, np.ndarray]:
+    """The image traced: ``img``, or random pixels of ``shape`` (H, W)."""
+    if img is not None:
+        if isinstance(img, str) and not osp.isfile(img):
+            raise DeployError(f'image {img} does not exist.')
+        return img
+    height, width = shape or (320, 320)
+    if min(height, width) < 1:
+        raise DeployError(f'shape {height}x{width} must be positive.')
+    return np.random.default_rng(0).integers(
+        0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def deploy_model(config: str,
+                 checkpoint: str,
+                 backend: str,
+                 work_dir: str,
+                 img: Optional[Union[str, np.ndarray]] = None,
+                 shape: Optional[Tuple[int, int]] = None,
+                 opset: Optional[int] = None) -> Deployment:
+    """Export the whole model of ``config`` with ``checkpoint`` through
+    mmdeploy's ``torch2onnx`` and build the backend model in ``work_dir``.
+
+    Everything is checked first (backend, opset, files, that the checkpoint
+    fits the config); the files are written into a temporary folder inside
+    ``work_dir`` and moved into place only when all of them are done.
+
+    Args:
+        config (str): An mmdet, mmseg or mmpretrain config of evit_mm.
+        checkpoint (str): Its weights (an mmengine checkpoint).
+        backend (str): ``'onnxruntime'`` or ``'openvino'``.
+        work_dir (str): Where ``end2end.onnx`` (and for OpenVINO
+            ``end2end.xml``/``.bin``), ``deploy_cfg.py`` and
+            ``model_cfg.py`` go.
+        img (str | ndarray, optional): The image traced. Defaults to random
+            pixels of ``shape``.
+        shape (tuple[int, int], optional): (H, W) of the random image.
+            Defaults to 320x320. The graph is dynamic in H and W either way.
+        opset (int, optional): ONNX opset. Defaults to the deploy config's.
+
+    Returns:
+        Deployment: the files written.
+
+    Raises:
+        DeployError: bad backend, opset, image or config.
+        FileNotFoundError: a missing config or checkpoint.
+        CheckpointError: a checkpoint that does not fit the config.
+    """
+    from mmengine.config import Config
+    from mmdeploy.apis import torch2onnx
+
+    from ..checkpoint import read_checkpoint
+    from .builder import build_from_config
+    from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
+    from . import rewriters  # noqa: F401  (registers them in mmdeploy)
+    from .backends import onnx_to_openvino
+
+    if backend not in BACKENDS:
+        raise DeployError(f'unsupported backend {backend!r}: allowed are '
+                          f'{", ".join(BACKENDS)}.')
+    for what, path in (('config', config), ('checkpoint', checkpoint)):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what} {path} does not exist.')
+    model_cfg = Config.fromfile(config)
+    deploy_cfg = deploy_config(model_cfg, backend, opset)
+    check_backend(backend, deploy_cfg.onnx_config.opset_version)
+    example = _example_image(img, shape)
+    check_checkpoint_fits(build_from_config(config),
+                          read_checkpoint(checkpoint), checkpoint, strict=True)
+    use_safe_checkpoint_loading()
+
+    created = not osp.isdir(work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.deploy-', dir=work_dir)
+    try:
+        # Saved first: mmdeploy edits the test pipeline of the config it
+        # traces with (an array loader for an array image).
+        deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
+        model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
+        with torchscript_onnx_export():
+            torch2onnx(example, staging, ONNX_FILE, deploy_cfg,
+                       copy.deepcopy(model_cfg), checkpoint, device='cpu')
+        if backend == 'openvino':
+            onnx_to_openvino(
+                osp.join(staging, ONNX_FILE), osp.join(staging, OPENVINO_FILE))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            os.rmdir(work_dir)
+        raise
+    for name in os.listdir(staging):
+        os.replace(osp.join(staging, name), osp.join(work_dir, name))
+    os.rmdir(staging)
+    return Deployment.from_work_dir(work_dir)
