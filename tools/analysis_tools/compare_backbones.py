@@ -30,7 +30,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from bench_utils import interleaved, summary  # noqa: E402
 
-from evit_mm.deployment import build_from_config  # noqa: E402
+from evit_mm.deploy import build_from_config  # noqa: E402
 
 # The metric each task is ranked by, its key in the test metrics and the
 # factor that turns it into percent (mmdet reports COCO AP in [0, 1], mmseg
