@@ -38,7 +38,8 @@ SEG_MODELS=()
 for task in ${TASKS:-detection segmentation}; do
   case $task in
     detection)
-      DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18 retinanet_mobilenetv2);;
+      DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18
+                  retinanet_mobilenetv2);;
     segmentation)
       SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2);;
     *)
