@@ -22,27 +22,24 @@ Usage:
 """
 import argparse
 import copy
-import ctypes
-import datetime
-import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_utils import (interleaved, randomize_statistics,  # noqa: E402
-                         relative_error, summary)
-from evit_mm.analysis import count_complexity  # noqa: E402
-from evit_mm.deployment import (EfficientViTClassifier,  # noqa: E402
-                                export_onnx, ort_session)
-from evit_mm.models.backbones.efficientvit import EfficientViT  # noqa: E402
+from evit_mm.analysis import count_complexity
+from evit_mm.analysis.memory import peak_memory_mib
+from evit_mm.analysis.numerics import randomize_statistics, relative_error
+from evit_mm.analysis.timing import (available_cpus, environment,
+                                     interleaved, matmul_rates, ort_timer,
+                                     summary, use_threads)
+from evit_mm.deployment import EfficientViTClassifier, export_onnx
+from evit_mm.models.backbones.efficientvit import EfficientViT
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0
@@ -61,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--threads',
         type=int,
-        default=len(os.sched_getaffinity(0)),
+        default=available_cpus(),
         help='intra-op threads for torch and onnxruntime (default: the CPUs '
         'this process may use)')
     parser.add_argument('--warmup', type=int, default=5)
@@ -99,99 +96,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-# ----------------------------------------------------------------- machine
-def cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as file:
-            for line in file:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                              capture_output=True, text=True, timeout=10,
-                              cwd=os.path.dirname(os.path.abspath(__file__))
-                              ).stdout.strip() or 'unknown'
-    except (OSError, subprocess.SubprocessError):
-        return 'unknown'
-
-
-def environment(threads: int) -> dict:
-    import timm
-    env = dict(
-        date=datetime.datetime.now(datetime.timezone.utc).strftime(
-            '%Y-%m-%d %H:%M UTC'),
-        cpu=cpu_name(),
-        cpus=os.cpu_count(),
-        threads=threads,
-        python=platform.python_version(),
-        torch=torch.__version__,
-        timm=timm.__version__,
-        commit=git_commit(),
-        load_start=os.getloadavg())
-    try:
-        import onnxruntime
-        env['onnxruntime'] = onnxruntime.__version__
-    except ImportError:
-        env['onnxruntime'] = None
-    return env
-
-
-def matmul_rates(size: int = 2048, repeats: int = 10) -> Dict[str, float]:
-    """fp32 GFLOP/s (medians) of one ``size``-cubed matrix product through
-    ``torch.mm`` (MKL or OpenBLAS) and through oneDNN (the same product as a
-    1x1 convolution of a channels-last map, as the models' convolutions run),
-    each timed alone: interleaved, the threads one library leaves spinning
-    slow the other down. On some CPUs (MKL on AMD) the two differ by 2x; the
-    faster one is the machine's rate."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    conv = torch.nn.Conv2d(size, size, 1, bias=False)
-    image = torch.randn(1, size, size // 32, 32).contiguous(
-        memory_format=torch.channels_last)
-    products = {
-        'torch.mm': lambda: torch.mm(a, b),
-        'oneDNN': lambda: conv(image)
-    }
-    rates = {}
-    with torch.no_grad():
-        for name, product in products.items():  # one after the other
-            times = interleaved({name: product}, 2, repeats)[name]
-            rates[name] = 2 * size**3 / statistics.median(times) / 1e9
-    return rates
-
-
-# ----------------------------------------------------------------- memory
-def _status_mib(field: str) -> float:
-    with open('/proc/self/status') as file:
-        for line in file:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    raise OSError(f'/proc/self/status has no {field}')
-
-
-def peak_memory_mib(step: Callable[[], object]) -> Optional[float]:
-    """Peak resident memory added by one call of ``step`` (MiB), from the
-    kernel's high-water mark (Linux); None where it cannot be reset."""
-    gc.collect()
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    try:
-        with open('/proc/self/clear_refs', 'w') as file:
-            file.write('5')  # reset VmHWM to the current RSS
-        before = _status_mib('VmRSS')
-    except OSError:
-        return None
-    step()
-    return _status_mib('VmHWM') - before
-
-
 # ------------------------------------------------------------- classifiers
 def classifier_models(arch: str) -> Dict[str, nn.Module]:
     """timm's classifier and evit_mm's with the same (timm's) weights."""
@@ -217,14 +121,9 @@ def bench_classifiers(args: argparse.Namespace, mm_gflops: float) -> list:
             fns = {name: (lambda m=model: m(x))
                    for name, model in models.items()}
             if not args.no_ort:
-                # no spinning: idle onnxruntime threads would slow down
-                # the PyTorch variants timed right after it
-                session = ort_session(
+                fns['evit_mm onnxruntime'] = ort_timer(
                     export_onnx(models['evit_mm deploy'], x, ['logits'],
-                                dynamic=False), args.threads, spinning=False)
-                inputs = {'input': x.numpy()}
-                fns['evit_mm onnxruntime'] = \
-                    lambda s=session, i=inputs: s.run(None, i)
+                                dynamic=False), {'input': x}, args.threads)
             with torch.inference_mode():
                 outputs = {name: torch.as_tensor(
                     fn()[0] if name.endswith('onnxruntime') else fn())
@@ -411,11 +310,11 @@ def check_goals(classifier: list, dense: list) -> List[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     if args.memory_probe:
         print(json.dumps(memory_probe(args.memory_probe)))
         return 0
-    env = environment(args.threads)
+    env = environment(args.threads, os.path.dirname(os.path.abspath(__file__)))
     print(f'EfficientViT CPU benchmark, {env["date"]}, commit '
           f'{env["commit"]}')
     print(f'machine: {env["cpu"]}, {env["cpus"]} CPUs, {args.threads} '
