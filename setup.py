@@ -58,6 +58,8 @@ add_mim_extension()
 EXTRAS = {name: read_requirements(name) for name in ('det', 'seg', 'cls')}
 EXTRAS['all'] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 EXTRAS['tests'] = read_requirements('tests')
+# mmdeploy==1.3.1 itself goes in with --no-deps (tools/install.sh).
+EXTRAS['deploy'] = read_requirements('deploy')
 
 setup(
     name='evit_mm',

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything evit_mm needs into the current Python environment:
 # torch/torchvision (kept when present), mmengine, mmcv with compiled ops,
-# mmdet, mmsegmentation, mmpretrain, the test tools, and evit_mm (editable).
+# mmdet, mmsegmentation, mmpretrain, the test tools, the deployment tools
+# (mmdeploy 1.3.1 without its protobuf pin, OpenVINO) and evit_mm (editable).
 #
 # Idempotent: when everything is in place it only checks (a few seconds).
 # mmcv 2.1.0 is taken from a matching prebuilt wheel when PIP_FIND_LINKS
@@ -33,9 +34,11 @@ import importlib.metadata as md
 import os
 
 WANT = {'mmengine': '0.10.7', 'mmcv': '2.1.0', 'mmdet': '3.3.0',
-        'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0'}
+        'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0', 'mmdeploy': '1.3.1'}
 for name in ('torch', 'torchvision', *WANT, 'timm', 'pytest', 'hypothesis',
-             'onnxruntime', 'onnx', 'safetensors', 'pycocotools', 'evit_mm'):
+             'onnxruntime', 'onnx', 'safetensors', 'pycocotools', 'aenum',
+             'multiprocess', 'six', 'prettytable', 'terminaltables',
+             'openvino', 'evit_mm'):
     try:
         version = md.version(name)
     except md.PackageNotFoundError:
@@ -48,6 +51,11 @@ try:
     from mmcv.ops import nms  # noqa: F401  (compiled ops load)
 except Exception as err:
     print(f'mmcv ops ({err})')
+    raise SystemExit
+try:
+    from mmdeploy.apis import torch2onnx  # noqa: F401  (its deps are in)
+except Exception as err:
+    print(f'mmdeploy ({err})')
     raise SystemExit
 import evit_mm
 if os.path.dirname(os.path.dirname(os.path.abspath(evit_mm.__file__))) != os.getcwd():
@@ -104,8 +112,11 @@ EOF
   fi
 fi
 
-# 4. The toolboxes, the test tools and evit_mm itself.
-"${PIP[@]}" -e ".[all,tests]" "torch==$TORCH_VERSION"
+# 4. The toolboxes, the test and deployment tools and evit_mm itself.
+"${PIP[@]}" -e ".[all,tests,deploy]" "torch==$TORCH_VERSION"
+# mmdeploy 1.3.1 pins protobuf<=3.20.2, which breaks onnx/onnxruntime: its
+# code without its pins (requirements/deploy.txt has what it needs).
+"${PIP[@]}" --no-deps "mmdeploy==1.3.1"
 
 gap=$(missing || echo "python environment")
 [ -z "$gap" ] || die "installation finished but '$gap' is still missing; see the log above."

@@ -1,0 +1,1 @@
+_base_ = ['./_base_/classification.py', './_base_/openvino.py']

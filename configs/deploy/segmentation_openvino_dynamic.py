@@ -1,0 +1,1 @@
+_base_ = ['./_base_/segmentation.py', './_base_/openvino.py']

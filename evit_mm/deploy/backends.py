@@ -1,0 +1,134 @@
+"""Backend sessions for models exported by mmdeploy: ONNX Runtime through
+mmdeploy's own wrapper, OpenVINO 2026 through its ``openvino.Core`` API.
+
+mmdeploy 1.3.1's OpenVINO wrapper imports ``openvino.inference_engine``,
+which OpenVINO removed in 2024; :class:`OpenVINOCoreWrapper` runs the same
+IR with ``openvino.Core`` behind mmdeploy's wrapper interface, so that
+mmdeploy's task processors build their end-to-end models (NMS outputs to
+boxes, mask paste, label maps) on top of it unchanged.
+"""
+import contextlib
+import os.path as osp
+from typing import Dict, Iterator, Optional, Sequence
+from unittest import mock
+
+import torch
+
+from mmdeploy.backend.base import BaseWrapper
+from mmdeploy.backend.openvino.backend_manager import OpenVINOManager
+
+
+def onnx_to_openvino(onnx_file: str, xml_file: str) -> None:
+    """Convert an ONNX graph to an OpenVINO IR (``.xml`` + ``.bin``) with
+    OpenVINO's own converter, in float32, keeping dynamic dimensions.
+
+    Args:
+        onnx_file (str): The ONNX graph (as exported by mmdeploy).
+        xml_file (str): The IR to write; the weights go beside it.
+    """
+    import openvino
+    model = openvino.convert_model(onnx_file)
+    openvino.save_model(model, xml_file, compress_to_fp16=False)
+
+
+class OpenVINOCoreWrapper(BaseWrapper):
+    """Run an OpenVINO IR on the CPU with ``openvino.Core``, with the
+    interface of mmdeploy's backend wrappers: ``forward`` maps input names
+    to tensors and returns output names to tensors.
+
+    Args:
+        ir_model_file (str): The ``.xml`` file (its ``.bin`` beside it).
+        output_names (Sequence[str], optional): Output names, in order.
+            Defaults to the model's.
+    """
+
+    def __init__(self,
+                 ir_model_file: str,
+                 output_names: Optional[Sequence[str]] = None) -> None:
+        import openvino
+        if not osp.isfile(ir_model_file):
+            raise FileNotFoundError(f'no OpenVINO IR at {ir_model_file}')
+        core = openvino.Core()
+        self.compiled = core.compile_model(
+            core.read_model(ir_model_file), 'CPU',
+            {'INFERENCE_PRECISION_HINT': 'f32'})
+        if output_names is None:
+            output_names = [out.get_any_name()
+                            for out in self.compiled.outputs]
+        super().__init__(output_names)
+
+    def forward(self,
+                inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Run the IR on ``inputs`` (name to tensor); return name to
+        tensor for every output."""
+        request = self.compiled.create_infer_request()
+        results = request.infer(
+            {name: x.detach().cpu().contiguous().numpy()
+             for name, x in inputs.items()})
+        by_name = {out.get_any_name(): value for out, value in results.items()}
+        return {name: torch.from_numpy(by_name[name].copy())
+                for name in self.output_names}
+
+
+@contextlib.contextmanager
+def openvino_core_backend() -> Iterator[None]:
+    """Within the context, mmdeploy builds :class:`OpenVINOCoreWrapper`
+    for the ``openvino`` backend instead of its IECore wrapper."""
+
+    def build_wrapper(cls, backend_files: Sequence[str], device: str = 'cpu',
+                      input_names=None, output_names=None, deploy_cfg=None,
+                      **kwargs) -> OpenVINOCoreWrapper:
+        return OpenVINOCoreWrapper(backend_files[0], output_names)
+
+    with mock.patch.object(OpenVINOManager, 'build_wrapper',
+                           classmethod(build_wrapper)):
+        yield
+
+
+class DeployedModel:
+    """A deployed model, run like mmdeploy's own: the task processor's
+    pre-processing, the backend session, then the task's post-processing
+    (boxes and pasted masks, label maps, class scores) as data samples.
+
+    Args:
+        deployment (Deployment | str): What
+            :func:`~evit_mm.deploy.mmdeploy_export.deploy_model` returned,
+            or its work dir.
+    """
+
+    def __init__(self, deployment) -> None:
+        from mmdeploy.apis import build_task_processor
+        from mmengine.config import Config
+
+        from .mmdeploy_export import Deployment
+        if isinstance(deployment, str):
+            deployment = Deployment.from_work_dir(deployment)
+        self.deployment = deployment
+        self.deploy_cfg = Config.fromfile(deployment.deploy_cfg)
+        self.model_cfg = Config.fromfile(deployment.model_cfg)
+        self.task_processor = build_task_processor(self.model_cfg,
+                                                   self.deploy_cfg, 'cpu')
+        with openvino_core_backend():
+            self.model = self.task_processor.build_backend_model(
+                deployment.backend_files,
+                self.task_processor.update_data_preprocessor)
+
+    def preprocess(self, imgs: Sequence) -> torch.Tensor:
+        """The input tensor of the backend for ``imgs`` (paths or HxWx3 BGR
+        arrays): the model config's test pipeline and data preprocessor."""
+        data, _ = self.task_processor.create_input(list(imgs))
+        return self.model.data_preprocessor(data, False)['inputs']
+
+    def run(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The backend session alone on a pre-processed batch: output name
+        to tensor (e.g. ``dets``, ``labels``)."""
+        input_name = self.deploy_cfg.onnx_config.input_names[0]
+        return self.model.wrapper({input_name: inputs})
+
+    def predict(self, imgs: Sequence) -> list:
+        """Predictions for ``imgs`` (paths or arrays): mmdet/mmseg/
+        mmpretrain data samples, as the PyTorch model's ``test_step``
+        returns them."""
+        data, _ = self.task_processor.create_input(list(imgs))
+        with torch.no_grad():
+            return self.model.test_step(data)
