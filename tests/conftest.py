@@ -30,3 +30,11 @@ def _restore_default_scope():
     saved = DefaultScope._instance_dict.copy()
     yield
     DefaultScope._instance_dict = saved
+
+
+@pytest.fixture
+def mmpretrain_scope():
+    """mmpretrain as the default registry scope for one test (restored
+    afterwards by ``_restore_default_scope``)."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')

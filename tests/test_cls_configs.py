@@ -11,7 +11,6 @@ pytest.importorskip('mmpretrain')
 
 from mmengine.config import Config  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
@@ -25,7 +24,8 @@ IMAGENET_M0 = osp.join(REPO, 'configs', 'efficientvit',
                        'efficientvit-m0_8xb256_in1k.py')
 WIDTHS = dict(m0=192, m1=192, m2=224, m3=320, m4=384, m5=384)
 
-init_default_scope('mmpretrain')
+# Every test builds in mmpretrain's scope, whatever scope others left.
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
 def load_config(path: str) -> Config:

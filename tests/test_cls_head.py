@@ -10,7 +10,6 @@ import torch.nn.functional as F
 pytest.importorskip('mmpretrain')
 
 from mmengine.optim import OptimWrapper  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
 
@@ -19,7 +18,8 @@ from evit_mm.models.heads import EfficientViTClsHead  # noqa: E402
 from evit_mm.hooks import (AdaptiveGradClipHook,  # noqa: E402
                            clip_grad_adaptively)
 
-init_default_scope('mmpretrain')
+# Every test builds in mmpretrain's scope, whatever scope others left.
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 CHANNELS, CLASSES = 16, 5
 

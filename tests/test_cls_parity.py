@@ -29,7 +29,6 @@ pytest.importorskip('mmpretrain')
 timm = pytest.importorskip('timm')
 
 from mmengine.config import Config  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
@@ -46,7 +45,8 @@ ARCH_PARAMS = [ARCHS[0]] + [
 EXACT_TOLERANCE = 1e-10
 FLOAT32_TOLERANCE = 1e-5
 
-init_default_scope('mmpretrain')
+# Every test builds in mmpretrain's scope, whatever scope others left.
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 
 
 def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from evit_mm.analysis import count_complexity
-from evit_mm.deployment import EfficientViTClassifier, build_from_config
-from evit_mm.models import EfficientViT
+from evit_mm.deploy import build_from_config
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 from reference import ARCHS, PAPER_FLOPS_PARAMS
 from tool_helpers import load_tool
 

@@ -5,11 +5,11 @@ import os
 import pytest
 import torch
 
-from evit_mm.deployment import (EfficientViTClassifier, build_from_config,
-                                export_onnx, ort_session, run_session)
-from evit_mm.models import EfficientViT
+from evit_mm.deploy import (build_from_config, export_onnx, ort_session,
+                            run_session)
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 from reference import randomize_, relative_error, timm_model
-from tool_helpers import TOOLS, load_tool
+from tool_helpers import TOOLS
 
 pytest.importorskip('onnxruntime')
 
@@ -34,37 +34,21 @@ def test_backbone_graph_is_correct_at_every_size():
             assert relative_error(out, ref) < 1e-4, shape
 
 
-def test_tool_exports_classifier_from_timm_checkpoint(tmp_path, capsys):
-    """export_onnx.py with a timm checkpoint: the graph reproduces timm's
-    own logits at the export size and at another batch and size."""
+def test_classifier_from_timm_checkpoint_matches_timm(tmp_path):
+    """A timm checkpoint loaded and fused: the graph reproduces timm's own
+    logits at the export batch and at another one."""
     reference = timm_model('m0')
     checkpoint = tmp_path / 'timm_m0.pth'
     torch.save(reference.state_dict(), checkpoint)
-    output = tmp_path / 'm0.onnx'
-    code = load_tool('deployment', 'export_onnx.py').main([
-        str(output), '--arch', 'm0', '--checkpoint',
-        str(checkpoint), '--verify'
-    ])
-    assert code == 0
-    assert capsys.readouterr().out.count('(ok, ') == 2
-    session = ort_session(str(output))
+    model = EfficientViTClassifier.from_checkpoint(str(checkpoint), 'm0',
+                                                   deploy=True)
+    session = ort_session(
+        export_onnx(model, torch.randn(1, 3, 224, 224), ['logits']))
     for shape in [(1, 3, 224, 224), (3, 3, 224, 224)]:
         x = torch.randn(shape)
         with torch.no_grad():
             expected = reference(x)
         assert relative_error(run_session(session, x)[0], expected) < 1e-4
-
-
-def test_tool_exports_backbone_with_dynamic_size(tmp_path, capsys):
-    output = tmp_path / 'backbone.onnx'
-    code = load_tool('deployment', 'export_onnx.py').main([
-        str(output), '--arch', 'm0', '--task', 'backbone', '--shape', '160',
-        '224', '--verify'
-    ])
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert 'outputs: stride16, stride32, stride64' in printed
-    assert '2x3x197x285' in printed
 
 
 def test_static_export_keeps_the_example_shape():

@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from evit_mm.checkpoint import convert_to_evit
-from evit_mm.deployment import EfficientViTClassifier
-from evit_mm.models import EfficientViT
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 from evit_mm.models.layers import (SMALL_POINTWISE_MACS,
                                    SMALL_POINTWISE_MACS_ONE_THREAD,
                                    CascadedGroupAttention, ConvBN, Residual)

@@ -68,9 +68,13 @@ with open(logs[-1]) as f:
         record = json.loads(line)
         if 'coco/bbox_mAP' in record:
             metrics = record
-print(f"[quickstart] val bbox mAP {metrics['coco/bbox_mAP']:.3f} "
-      f"(AP50 {metrics['coco/bbox_mAP_50']:.3f}, "
-      f"AP75 {metrics['coco/bbox_mAP_75']:.3f}) in {seconds} s")
+if metrics:
+    print(f"[quickstart] val bbox mAP {metrics['coco/bbox_mAP']:.3f} "
+          f"(AP50 {metrics['coco/bbox_mAP_50']:.3f}, "
+          f"AP75 {metrics['coco/bbox_mAP_75']:.3f}) in {seconds} s")
+else:  # mmdet logs no COCO metrics when the model detects nothing
+    print(f'[quickstart] val bbox mAP 0.000: the model detected nothing in '
+          f'the val images after {seconds} s; train longer (EPOCHS).')
 print(f'[quickstart] checkpoint: {open(os.path.join(work_dir, "last_checkpoint")).read().strip()}')
 print(f'[quickstart] drawings:   {os.path.join(work_dir, "predictions", "vis")}')
 PY

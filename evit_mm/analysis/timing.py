@@ -171,7 +171,7 @@ def ort_timer(onnx_model: Union[bytes, str],
         inputs (dict): Input name to tensor or array.
         threads (int): Intra-op threads.
     """
-    from evit_mm.deployment import ort_session
+    from evit_mm.deploy import ort_session
     session = ort_session(onnx_model, threads, spinning=False)
     feed = {name: value.numpy() if isinstance(value, torch.Tensor) else value
             for name, value in inputs.items()}

@@ -118,7 +118,7 @@ def eager_fns(model: nn.Module, inputs: torch.Tensor,
 
 def backbone_onnx(model: nn.Module, inputs: torch.Tensor) -> bytes:
     """The backbone alone as a static ONNX graph for ``inputs``."""
-    from evit_mm.deployment import export_onnx
+    from ..deploy import export_onnx
     with torch.no_grad():
         outputs = model.backbone(inputs)
     return export_onnx(model.backbone, inputs,
@@ -142,7 +142,7 @@ def whole_onnx(model: nn.Module, cfg, height: int, width: int,
     Returns:
         str: the ONNX file; its input is named ``input``.
     """
-    from evit_mm.deploy.mmdeploy_export import deploy_model
+    from ..deploy.mmdeploy_export import deploy_model
     config = osp.join(work_dir, 'model_config.py')
     checkpoint = osp.join(work_dir, 'weights.pth')
     cfg.dump(config)
@@ -156,7 +156,7 @@ def complexity(model: nn.Module, inputs: torch.Tensor) -> Dict[str, int]:
     """``params`` of the whole model, and ``flops`` (multiply-accumulates,
     BatchNorm folded; the network without post-processing) of the whole
     model and of its backbone alone (``backbone_flops``) on ``inputs``."""
-    from evit_mm.deployment import TensorMode
+    from ..deploy import TensorMode
 
     from .complexity import count_complexity
     whole = count_complexity(TensorMode(model), (inputs, ))

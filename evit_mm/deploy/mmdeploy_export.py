@@ -7,76 +7,34 @@ Two fixes for this stack, both scoped to the calls made here:
 
 * torch >= 2.9 exports with the dynamo exporter unless ``dynamo=False``;
   mmdeploy calls ``torch.onnx.export`` without the argument, and its
-  rewriters only work with the TorchScript exporter
-  (:func:`torchscript_onnx_export`).
+  rewriters only work with the TorchScript exporter; its RoIAlign symbolic
+  imports a helper torch removed (:func:`torchscript_onnx_export`).
+* mmdeploy's own adaptive pooling is right at the traced size only:
+  :mod:`evit_mm.deploy.rewriters` makes it follow the input size.
 * mmdeploy's ``onnx2openvino`` drives the Model Optimizer (``mo``), which
   OpenVINO 2026 no longer has: the ONNX graph is converted with
-  ``openvino.convert_model`` (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
+  ``openvino.convert_model``
+  (:func:`evit_mm.deploy.backends.onnx_to_openvino`).
 """
 import contextlib
+import copy
 import os
 import os.path as osp
 import shutil
 import tempfile
-from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 from unittest import mock
 
 import numpy as np
 import torch
 
+from .work_dir import (DEPLOY_CFG_FILE, MODEL_CFG_FILE, ONNX_FILE,
+                       OPENVINO_FILE, Deployment, DeployError)
+
 BACKENDS = ('onnxruntime', 'openvino')
 # mmdeploy's rewriters are written for opset 11; torch's TorchScript
 # exporter goes up to 20.
 MIN_OPSET = 11
-ONNX_FILE = 'end2end.onnx'
-OPENVINO_FILE = 'end2end.xml'
-DEPLOY_CFG_FILE = 'deploy_cfg.py'
-MODEL_CFG_FILE = 'model_cfg.py'
-
-
-class DeployError(ValueError):
-    """Input that cannot be deployed (backend, opset, files, config,
-    checkpoint); raised before any export work."""
-
-
-@dataclass
-class Deployment:
-    """What :func:`deploy_model` wrote into its work dir.
-
-    Args:
-        backend (str): ``'onnxruntime'`` or ``'openvino'``.
-        work_dir (str): The folder holding the files below.
-        model_cfg (str): The model config, as used.
-        deploy_cfg (str): The mmdeploy deploy config, as used.
-        onnx_file (str): The ONNX graph exported by mmdeploy.
-        backend_files (list[str]): The files the backend loads.
-    """
-    backend: str
-    work_dir: str
-    model_cfg: str
-    deploy_cfg: str
-    onnx_file: str
-    backend_files: List[str]
-
-    @classmethod
-    def from_work_dir(cls, work_dir: str) -> 'Deployment':
-        """The deployment that :func:`deploy_model` wrote into
-        ``work_dir``."""
-        from mmengine.config import Config
-        deploy_cfg = osp.join(work_dir, DEPLOY_CFG_FILE)
-        if not osp.isfile(deploy_cfg):
-            raise DeployError(f'{work_dir} holds no deployment (no '
-                              f'{DEPLOY_CFG_FILE}); run deploy.py first.')
-        backend = Config.fromfile(deploy_cfg).backend_config.type
-        return cls(backend, work_dir, osp.join(work_dir, MODEL_CFG_FILE),
-                   deploy_cfg, osp.join(work_dir, ONNX_FILE),
-                   [osp.join(work_dir, name) for name in _files(backend)])
-
-
-def _files(backend: str) -> List[str]:
-    """The files the backend loads, relative to the work dir."""
-    return [ONNX_FILE] if backend == 'onnxruntime' else [OPENVINO_FILE]
 
 
 def deploy_configs_dir() -> str:
@@ -128,34 +86,47 @@ def deploy_config(model_cfg, backend: str, opset: Optional[int] = None):
     return cfg
 
 
+def _cast_long(g, value, non_blocking: bool):
+    """ONNX ``Cast`` to int64: the ``_cast_Long`` helper that torch 2.14's
+    ``symbolic_opset9`` no longer has and mmdeploy's RoIAlign symbolic
+    imports."""
+    return g.op('Cast', value, to_i=7)  # onnx.TensorProto.INT64
+
+
 @contextlib.contextmanager
 def torchscript_onnx_export() -> Iterator[None]:
     """Within the context, ``torch.onnx.export`` uses the TorchScript
     exporter (``dynamo=False``) unless the caller chooses otherwise: the
-    exporter mmdeploy's symbolic rewriters are written for."""
+    exporter mmdeploy's symbolic rewriters are written for; and
+    ``torch.onnx.symbolic_opset9._cast_Long`` exists again for them."""
+    from torch.onnx import symbolic_opset9
     export = torch.onnx.export
 
     def torchscript_export(*args, **kwargs):
         kwargs.setdefault('dynamo', False)
         return export(*args, **kwargs)
 
-    with mock.patch.object(torch.onnx, 'export', torchscript_export):
+    with mock.patch.object(torch.onnx, 'export', torchscript_export), \
+            mock.patch.object(symbolic_opset9, '_cast_Long', _cast_long,
+                              create=True):
         yield
 
 
 def check_backend(backend: str, opset: int) -> None:
-    """Refuse a backend that is not supported or not installed, or an opset
-    that the exporter or the backend lacks (tried on a one-node graph).
+    """Refuse a backend that is not installed, or an opset that the
+    exporter or the backend lacks (tried on a one-node graph).
+
+    Args:
+        backend (str): One of :data:`BACKENDS`.
+        opset (int): The ONNX opset of the export.
 
     Raises:
         DeployError: naming the backend or opset and what is allowed.
     """
-    if backend not in BACKENDS:
-        raise DeployError(f'unsupported backend {backend!r}: allowed are '
-                          f'{", ".join(BACKENDS)}.')
     import onnx
     from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
-    top = min(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET, onnx.defs.onnx_opset_version())
+    top = min(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET,
+              onnx.defs.onnx_opset_version())
     if not MIN_OPSET <= opset <= top:
         raise DeployError(
             f'opset {opset} is not supported: mmdeploy needs >= {MIN_OPSET} '
@@ -236,35 +207,46 @@ def deploy_model(config: str,
     from mmengine.config import Config
     from mmdeploy.apis import torch2onnx
 
-    from ..deployment import build_from_config
-    from ..engine import use_safe_checkpoint_loading
+    from ..checkpoint import read_checkpoint
+    from .builder import build_from_config
+    from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
+    from . import rewriters  # noqa: F401  (registers them in mmdeploy)
     from .backends import onnx_to_openvino
 
+    if backend not in BACKENDS:
+        raise DeployError(f'unsupported backend {backend!r}: allowed are '
+                          f'{", ".join(BACKENDS)}.')
     for what, path in (('config', config), ('checkpoint', checkpoint)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} {path} does not exist.')
-    if backend not in BACKENDS:
-        check_backend(backend, MIN_OPSET)
     model_cfg = Config.fromfile(config)
     deploy_cfg = deploy_config(model_cfg, backend, opset)
     check_backend(backend, deploy_cfg.onnx_config.opset_version)
     example = _example_image(img, shape)
-    build_from_config(config, checkpoint)  # strict: the checkpoint fits
+    check_checkpoint_fits(build_from_config(config),
+                          read_checkpoint(checkpoint), checkpoint, strict=True)
     use_safe_checkpoint_loading()
 
+    created = not osp.isdir(work_dir)
     os.makedirs(work_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.deploy-', dir=work_dir)
     try:
+        # Saved first: mmdeploy edits the test pipeline of the config it
+        # traces with (an array loader for an array image).
+        deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
+        model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
         with torchscript_onnx_export():
-            torch2onnx(example, staging, ONNX_FILE, deploy_cfg, model_cfg,
-                       checkpoint, device='cpu')
+            torch2onnx(example, staging, ONNX_FILE, deploy_cfg,
+                       copy.deepcopy(model_cfg), checkpoint, device='cpu')
         if backend == 'openvino':
             onnx_to_openvino(
                 osp.join(staging, ONNX_FILE), osp.join(staging, OPENVINO_FILE))
-        deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
-        model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
-        for name in os.listdir(staging):
-            os.replace(osp.join(staging, name), osp.join(work_dir, name))
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            os.rmdir(work_dir)
+        raise
+    for name in os.listdir(staging):
+        os.replace(osp.join(staging, name), osp.join(work_dir, name))
+    os.rmdir(staging)
     return Deployment.from_work_dir(work_dir)

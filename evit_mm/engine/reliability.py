@@ -209,7 +209,7 @@ def _check_backbone_fits(backbone, weights: dict, filename: str) -> None:
     ]
     if not (missing or mismatched):
         return
-    arch = guess_arch(file_backbone)
+    arch = guess_arch(file_backbone, backbone.arch_zoo)
     looks = (f'it looks like arch {arch!r}' if arch else
              'its backbone matches no preset arch (m0..m5) and is not an '
              'EfficientViT of this shape')

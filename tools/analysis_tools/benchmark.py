@@ -45,8 +45,8 @@ from evit_mm.analysis.numerics import randomize_statistics, relative_error
 from evit_mm.analysis.timing import (available_cpus, environment,
                                      interleaved, matmul_rates, ort_timer,
                                      summary, use_threads)
-from evit_mm.deployment import EfficientViTClassifier, export_onnx
-from evit_mm.models.backbones.efficientvit import EfficientViT
+from evit_mm.deploy import export_onnx
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0

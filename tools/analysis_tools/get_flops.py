@@ -22,9 +22,8 @@ import torch.nn as nn
 from mmengine.analysis.print_helper import complexity_stats_table
 
 from evit_mm.analysis import PAPER_COMPLEXITY, count_complexity
-from evit_mm.deployment import (EfficientViTClassifier, TensorMode,
-                                build_from_config)
-from evit_mm.models.backbones.efficientvit import EfficientViT
+from evit_mm.deploy import TensorMode, build_from_config
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -4,5 +4,5 @@ _base_ = ['./detection.py']
 onnx_config = dict(
     output_names=['dets', 'labels', 'masks'],
     dynamic_axes=dict(masks={0: 'batch', 1: 'num_dets'}))
-codebase_config = dict(
-    task='InstanceSegmentation', export_postprocess_mask=False)
+# (mmdeploy 1.3.1 runs Mask R-CNN as an ObjectDetection task.)
+codebase_config = dict(export_postprocess_mask=False)

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...checkpoint import adapt_model_state_dict, load_backbone_checkpoint
 from ..layers import (EfficientViTBlock, PatchEmbed, StageDownsample,
                       fuse_conv_bn)
 
@@ -262,7 +263,6 @@ class EfficientViT(BaseModule):
     def init_weights(self) -> None:
         if self.init_cfg is not None and self.init_cfg.get(
                 'type') == 'Pretrained':
-            from ...checkpoint import load_backbone_checkpoint
             load_backbone_checkpoint(
                 self,
                 self.init_cfg['checkpoint'],
@@ -338,5 +338,4 @@ class EfficientViT(BaseModule):
         registers for its backbone: whole-model official and timm
         checkpoints load directly (see
         :func:`evit_mm.checkpoint.adapt_model_state_dict`)."""
-        from ...checkpoint import adapt_model_state_dict
         adapt_model_state_dict(state_dict, prefix, self)

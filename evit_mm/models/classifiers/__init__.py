@@ -1,3 +1,3 @@
-from .distill import DistillImageClassifier
+from .efficientvit_classifier import EfficientViTClassifier
 
-__all__ = ['DistillImageClassifier']
+__all__ = ['EfficientViTClassifier']

@@ -1,0 +1,32 @@
+"""Reading every EfficientViT checkpoint layout safely, in one place.
+
+Layouts understood:
+
+* ``official``: microsoft/Cream releases, ``{'model': state_dict}`` with
+  names like ``blocks2.1.conv1.c.weight`` and ``head.l.weight``;
+* ``timm``: ``efficientvit_m*`` of pytorch-image-models (``.pth`` or
+  ``.safetensors``), names like ``stages.1.downsample.patchmerge.conv1``;
+* ``evit_mm``: this package's own names, bare or inside a whole model
+  (``backbone.`` / ``head.`` prefixes, mmengine ``{'state_dict': ...}``).
+
+Everything is read with ``torch.load(weights_only=True)`` (plus an explicit
+allow-list of the plain types mmengine stores in its checkpoints), so a file
+that carries code cannot run it.
+
+The package knows state dicts, not model classes: :mod:`.io` reads files,
+:mod:`.convert` renames, fuses and resizes weights, :mod:`.loading` fits
+them into a given module. The models import it, never the reverse.
+"""
+from .convert import (convert_to_evit, detect_layout, fuse_state_dict,
+                      guess_arch, resize_attention_biases)
+from .io import (CheckpointError, StateDict, extract_state_dict,
+                 read_checkpoint, safe_globals, safe_torch_load)
+from .loading import adapt_model_state_dict, load_backbone_checkpoint
+
+__all__ = [
+    'CheckpointError', 'StateDict', 'adapt_model_state_dict',
+    'convert_to_evit', 'detect_layout', 'extract_state_dict',
+    'fuse_state_dict', 'guess_arch', 'load_backbone_checkpoint',
+    'read_checkpoint', 'resize_attention_biases', 'safe_globals',
+    'safe_torch_load'
+]

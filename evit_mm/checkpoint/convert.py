@@ -1,0 +1,178 @@
+"""Weights between layouts: official and timm names to evit_mm's, Conv-BN
+fusion, attention-bias table resizing, and which preset a state dict has.
+Works on state dicts alone; no model class is needed."""
+import re
+from collections import OrderedDict
+from typing import List, Mapping, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .io import CheckpointError, StateDict
+
+
+def detect_layout(state_dict: StateDict) -> str:
+    """``'official'``, ``'timm'`` or ``'evit_mm'`` from the key names."""
+    keys = list(state_dict)
+    if any(re.match(r'blocks\d\.', k) for k in keys):
+        return 'official'
+    if any(k.startswith('patch_embed.conv1.') for k in keys) or any(
+            '.downsample.patchmerge.' in k for k in keys):
+        return 'timm'
+    return 'evit_mm'
+
+
+def _rename(key: str, rules: List[Tuple[str, str]]) -> str:
+    for pattern, repl in rules:
+        key = re.sub(pattern, repl, key)
+    return key
+
+
+# Rules shared by the official and timm layouts, applied after the
+# stage/block renaming of each.
+_COMMON_RULES = [
+    (r'\.m\.', '.branch.'),
+    (r'\.attn\.dws\.', '.attn.q_dws.'),
+]
+
+_TIMM_RULES = [
+    (r'^patch_embed\.conv(\d)\.',
+     lambda m: f'patch_embed.{2 * (int(m.group(1)) - 1)}.'),
+    (r'\.downsample\.res1\.', '.downsample.pre.'),
+    (r'\.downsample\.patchmerge\.', '.downsample.merge.'),
+    (r'\.downsample\.res2\.', '.downsample.post.'),
+    (r'^head\.(bn|linear)\.', r'head.classifier.\1.'),
+]
+
+
+def _official_stage_key(key: str) -> str:
+    """``blocksS.J.rest`` -> our stage/block name. In stages 2 and 3 the
+    official list starts with the downsample: [dw+FFN, PatchMerging,
+    dw+FFN], then the blocks."""
+    match = re.match(r'^blocks(\d)\.(\d+)\.(.*)$', key)
+    if match is None:
+        return key
+    stage, index, rest = int(match.group(1)) - 1, int(match.group(2)), \
+        match.group(3)
+    if stage > 0:
+        if index < 3:
+            part = ('pre', 'merge', 'post')[index]
+            return f'stages.{stage}.downsample.{part}.{rest}'
+        index -= 3
+    return f'stages.{stage}.blocks.{index}.{rest}'
+
+
+_OFFICIAL_RULES = [
+    (r'\.c\.(weight|bias|running_mean|running_var|num_batches_tracked)$',
+     r'.conv.\1'),
+    (r'\.l\.(weight|bias)$', r'.linear.\1'),
+    (r'^head\.', 'head.classifier.'),
+    (r'^head_dist\.', 'head.dist_classifier.'),
+]
+
+
+def _to_evit_key(key: str, layout: str) -> str:
+    """One key of ``layout`` in evit_mm's whole-model names: backbone keys
+    get ``backbone.``, classifier keys ``head.``."""
+    if layout == 'official':
+        key = _rename(_official_stage_key(key), _OFFICIAL_RULES)
+    elif layout == 'timm':
+        key = _rename(key, _TIMM_RULES)
+    else:
+        return key
+    key = _rename(key, _COMMON_RULES)
+    return key if key.startswith('head.') else 'backbone.' + key
+
+
+def convert_to_evit(state_dict: StateDict) -> Tuple[StateDict, str]:
+    """Convert an official or timm state dict to evit_mm's whole-model names
+    (``backbone.*``, ``head.*``); derived ``attention_bias_idxs`` buffers
+    are dropped. evit_mm state dicts pass through unchanged.
+
+    Returns:
+        tuple: the converted state dict and the detected layout.
+    """
+    layout = detect_layout(state_dict)
+    converted = OrderedDict(
+        (_to_evit_key(k, layout), v) for k, v in state_dict.items()
+        if not k.endswith('attention_bias_idxs'))
+    return converted, layout
+
+
+def fuse_state_dict(state_dict: StateDict) -> StateDict:
+    """Fold every Conv-BN (``X.conv`` + ``X.bn``) and BN-Linear (``X.bn`` +
+    ``X.linear``) pair of a state dict into fused weights, as
+    ``switch_to_deploy`` does to a model."""
+    fused = OrderedDict(state_dict)
+    for key in [k for k in state_dict if k.endswith('.bn.running_var')]:
+        base = key[:-len('bn.running_var')]
+        bn = {n: fused.pop(f'{base}bn.{n}') for n in (
+            'weight', 'bias', 'running_mean', 'running_var')}
+        fused.pop(f'{base}bn.num_batches_tracked', None)
+        scale = bn['weight'] / torch.sqrt(bn['running_var'] + 1e-5)
+        shift = bn['bias'] - bn['running_mean'] * scale
+        if f'{base}conv.weight' in fused:
+            weight = fused[f'{base}conv.weight']
+            fused[f'{base}conv.weight'] = weight * scale[:, None, None, None]
+            fused[f'{base}conv.bias'] = shift
+        else:
+            weight = fused[f'{base}linear.weight']
+            fused[f'{base}linear.bias'] = fused[f'{base}linear.bias'] + \
+                weight @ shift
+            fused[f'{base}linear.weight'] = weight * scale[None, :]
+    return fused
+
+
+def resize_attention_biases(table: torch.Tensor,
+                            window_size: int) -> torch.Tensor:
+    """Resize a ``(heads, S*S)`` offset-bias table to ``window_size``
+    bicubically, viewing it as ``heads`` S x S maps (the official downstream
+    loader's rule)."""
+    heads, length = table.shape
+    side = int(round(length**0.5))
+    if side * side != length:
+        raise CheckpointError(f'An attention-bias table of {length} entries '
+                              'is not square.')
+    resized = F.interpolate(
+        table.float().view(1, heads, side, side),
+        size=(window_size, window_size),
+        mode='bicubic',
+        align_corners=False)
+    return resized.view(heads, window_size * window_size).to(table.dtype)
+
+
+def guess_arch(backbone_state: StateDict,
+               presets: Mapping[str, dict]) -> Optional[str]:
+    """The name of the preset whose shapes a backbone state dict (evit_mm
+    names, no prefix) has, or None.
+
+    Args:
+        backbone_state (dict): Backbone weights.
+        presets (Mapping[str, dict]): Arch settings by name, each with
+            ``embed_dims``, ``depths`` and ``num_heads`` per stage (e.g.
+            ``EfficientViT.arch_zoo``).
+    """
+    if 'patch_embed.6.conv.weight' not in backbone_state:
+        return None
+    dims, depths, heads = [], [], []
+    while True:
+        stage = len(dims)
+        attn = f'stages.{stage}.blocks.0.mixer.branch.attn.'
+        bias = backbone_state.get(attn + 'attention_biases')
+        proj = backbone_state.get(attn + 'proj.1.conv.weight')
+        if bias is None or proj is None:
+            break
+        blocks = {
+            int(m.group(1))
+            for k in backbone_state
+            for m in [re.match(rf'stages\.{stage}\.blocks\.(\d+)\.', k)] if m
+        }
+        dims.append(proj.shape[0])
+        depths.append(len(blocks))
+        heads.append(bias.shape[0])
+    for name, arch in presets.items():
+        if (list(arch['embed_dims']), list(arch['depths']),
+                list(arch['num_heads'])) == (dims, depths, heads):
+            return name
+    return None
+

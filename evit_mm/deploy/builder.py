@@ -1,0 +1,50 @@
+"""Building the model of any mmdet, mmseg or mmpretrain config for
+inference, and a tensor-in, tensor-out view of it."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+
+class TensorMode(nn.Module):
+    """Wrap an mmengine ``BaseModel`` so that ``forward(x)`` returns its
+    ``mode='tensor'`` output (e.g. an mmpretrain classifier's logits)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model(x, mode='tensor')
+
+
+def build_from_config(config: str,
+                      checkpoint: Optional[str] = None,
+                      cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build the ``model`` of an mmdet, mmseg or mmpretrain config (its
+    ``custom_imports`` imported, its ``default_scope`` registry used) and
+    optionally load a checkpoint into it (read safely, as the tools do), in
+    eval mode.
+
+    Raises:
+        ValueError: when the config has no ``model``.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmengine.utils import import_modules_from_strings
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if 'model' not in cfg:
+        raise ValueError(f'{config} defines no `model`.')
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        from ..engine import use_safe_checkpoint_loading
+        use_safe_checkpoint_loading()
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.eval()

@@ -1,0 +1,79 @@
+"""mmdeploy rewriters that keep evit_mm's whole models correct at every
+input size of a dynamic graph.
+
+Two operations are traced at the example's size and would be wrong at any
+other; here, for ONNX Runtime and OpenVINO, they follow the input's size:
+
+* mmdeploy 1.3.1 exports ``adaptive_avg_pool2d`` (UperNet's pyramid
+  pooling, scales 1, 2, 3, 6) as an ``avg_pool2d`` whose kernel is computed
+  from the traced size (and the export fails where a map is smaller than
+  the pooled size);
+* mmseg's ``Upsample`` (Semantic FPN's head) turns its output size into
+  Python ints, which the tracer records as constants.
+"""
+from typing import Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmdeploy.core import FUNCTION_REWRITER
+from torch.nn.modules.utils import _pair
+
+
+def adaptive_avg_pool2d_any_size(
+        x: torch.Tensor,
+        output_size: Union[int, Sequence[int]]) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d`` from an integral image: bin ``i`` of ``s``
+    over ``n`` pixels spans ``[floor(i n / s), ceil((i + 1) n / s))``, with
+    the sizes read from the input (traced as ``Shape``), so that an exported
+    graph is right at any height and width.
+
+    Args:
+        x (Tensor): ``(N, C, H, W)``.
+        output_size (int | Sequence[int]): Output height and width.
+    """
+    out_h, out_w = _pair(output_size)
+    shape = torch._shape_as_tensor(x)
+    integral = F.pad(x.cumsum(2).cumsum(3), (1, 0, 1, 0))
+
+    def bounds(size: torch.Tensor, bins: int):
+        index = torch.arange(bins)
+        return (index * size) // bins, ((index + 1) * size + bins - 1) // bins
+
+    top, bottom = bounds(shape[2], out_h)
+    left, right = bounds(shape[3], out_w)
+
+    def corner(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        return integral.index_select(2, rows).index_select(3, cols)
+
+    total = (corner(bottom, right) - corner(top, right) -
+             corner(bottom, left) + corner(top, left))
+    area = (bottom - top)[:, None] * (right - left)[None]
+    return total / area.to(x.dtype)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='torch.nn.functional.adaptive_avg_pool2d',
+    backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='torch.nn.functional.adaptive_avg_pool2d', backend='openvino')
+def adaptive_avg_pool2d__any_size(input: torch.Tensor, output_size):
+    """Global pooling as exported by torch; other sizes by
+    :func:`adaptive_avg_pool2d_any_size`."""
+    ctx = FUNCTION_REWRITER.get_context()
+    if _pair(output_size) == (1, 1):
+        return ctx.origin_func(input, output_size)
+    return adaptive_avg_pool2d_any_size(input, output_size)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmseg.models.utils.Upsample.forward', backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmseg.models.utils.Upsample.forward', backend='openvino')
+def upsample__any_size(self, x: torch.Tensor) -> torch.Tensor:
+    """Upsample by the scale factor itself (exported as a ``Resize`` with
+    scales), not by a size computed in Python; a fixed ``size`` stays."""
+    ctx = FUNCTION_REWRITER.get_context()
+    if self.size:
+        return ctx.origin_func(self, x)
+    return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode,
+                         align_corners=self.align_corners)

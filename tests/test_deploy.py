@@ -1,0 +1,436 @@
+"""Whole models deployed with mmdeploy (tools/deployment/deploy.py): the
+deployed model's predictions, post-processing included, equal the PyTorch
+model's on the same images at two sizes, one not a multiple of 32; bad
+input is refused before any export work, and leaves nothing behind."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('mmdeploy')
+pytest.importorskip('onnxruntime')
+
+from evit_mm.checkpoint import CheckpointError  # noqa: E402
+from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
+                                            DeployError,
+                                            deploy_config, deploy_model,
+                                            deploy_task,
+                                            torchscript_onnx_export)
+from evit_mm.deploy import build_from_config  # noqa: E402
+from reference import randomize_, relative_error  # noqa: E402
+from tool_helpers import REPO_ROOT, load_tool  # noqa: E402
+
+CONFIGS = osp.join(REPO_ROOT, 'configs')
+RETINANET = osp.join(CONFIGS, 'quickstart',
+                     'retinanet_efficientvit-m0_synthetic.py')
+SEM_FPN = osp.join(CONFIGS, 'quickstart', 'fpn_efficientvit-m0_synthetic.py')
+CLASSIFIER = osp.join(CONFIGS, 'quickstart', 'efficientvit-m0_synthetic.py')
+# Small variants: 3 classes, images kept near their size, BN for SyncBN.
+MASK_RCNN = ('mask_rcnn/mask-rcnn_efficientvit-m0_fpn_1x_coco.py', '''
+model = dict(backbone=dict(init_cfg=None), roi_head=dict(
+    bbox_head=dict(num_classes=3), mask_head=dict(num_classes=3)))
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(320, 320), keep_ratio=True),
+    dict(type='PackDetInputs', meta_keys=(
+        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+''')
+UPERNET = ('upernet/upernet_efficientvit-m0_4xb4-160k_ade20k-512x512.py', '''
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(size=None),
+    backbone=dict(init_cfg=None),
+    decode_head=dict(channels=64, num_classes=4, norm_cfg=norm_cfg),
+    auxiliary_head=dict(channels=64, num_classes=4, norm_cfg=norm_cfg))
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+''')
+# The classifier at the images' own sizes instead of 80x80.
+CLASSIFIER_ANY_SIZE = (CLASSIFIER, '''
+test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+''')
+# 256x256, and 200x312 (detection: resized to 123x192, 205x320).
+IMAGE_SIZES = ((256, 256), (200, 312))
+SCORE_DIFF = 1e-3
+# Scales the random classification logits: a few confident boxes.
+SHARPEN = 4.
+
+
+def variant(tmp_path, base: str, delta: str) -> str:
+    """A config file ``delta`` over ``base`` (relative to configs/)."""
+    path = tmp_path / f'variant_{osp.basename(base)}'
+    path.write_text(f'_base_ = {osp.join(CONFIGS, base)!r}\n{delta}')
+    return str(path)
+
+
+def images(tmp_path) -> list:
+    """Image files of :data:`IMAGE_SIZES`: noise with bright shapes."""
+    import cv2
+    rng = np.random.default_rng(0)
+    files = []
+    for i, (height, width) in enumerate(IMAGE_SIZES):
+        img = rng.integers(0, 120, (height, width, 3), dtype=np.uint8)
+        cv2.circle(img, (width // 3, height // 3), height // 6,
+                   (40, 200, 240), -1)
+        cv2.rectangle(img, (width // 2, height // 2),
+                      (width - 20, height - 30), (230, 90, 30), -1)
+        files.append(str(tmp_path / f'img{i}.png'))
+        cv2.imwrite(files[-1], img)
+    return files
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def retinanet_with_boxes(config: str, imgs: list, count: int = 30):
+    """A seeded random RetinaNet whose classification bias puts about
+    ``count`` anchors of the first image above the score threshold, so
+    that NMS keeps real boxes and no top-k limit is reached."""
+    from mmdeploy.apis import build_task_processor
+    torch.manual_seed(0)
+    model = build_from_config(config)
+    processor = build_task_processor(
+        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
+    _, inputs = processor.create_input(
+        imgs[:1], data_preprocessor=model.data_preprocessor)
+    with torch.no_grad():
+        cls_scores, _ = model(inputs, mode='tensor')
+    logits = torch.cat([s.flatten() for s in cls_scores]) * SHARPEN
+    kth = logits.topk(count).values[-1].item()
+    threshold = model.bbox_head.test_cfg.score_thr
+    with torch.no_grad():
+        model.bbox_head.retina_cls.weight *= SHARPEN
+        model.bbox_head.retina_cls.bias *= SHARPEN
+        model.bbox_head.retina_cls.bias += _logit(threshold) - kth
+    return model
+
+
+def mask_rcnn_with_boxes(config: str, imgs: list, count: int = 15):
+    """A seeded random Mask R-CNN whose class logits are spread out and
+    whose background logit leaves at least ``count`` (RoI, class) pairs of
+    each image above the score threshold."""
+    from mmdeploy.apis import build_task_processor
+    torch.manual_seed(0)
+    model = build_from_config(config)
+    fc_cls = model.roi_head.bbox_head.fc_cls
+    captured = []
+    handle = fc_cls.register_forward_hook(
+        lambda module, args, out: captured.append(out[:, :-1]))
+    processor = build_task_processor(
+        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
+    for img in imgs:
+        data, _ = processor.create_input([img])
+        with torch.no_grad():
+            model.test_step(data)
+    handle.remove()
+    # Random class logits barely differ between RoIs: spread them (std 2).
+    spread = 2 / torch.cat(captured).std().item()
+    captured = [classes * spread for classes in captured]
+    threshold = model.roi_head.test_cfg.score_thr
+
+    def fewest_above(background: float) -> int:
+        return min(
+            int((torch.cat([classes, torch.full_like(classes[:, :1],
+                                                     background)],
+                           1).softmax(1)[:, :-1] > threshold).sum())
+            for classes in captured)
+
+    low = min(c.min().item() for c in captured) - 10
+    high = max(c.max().item() for c in captured) + 10
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = ((middle, high) if fewest_above(middle) >= count else
+                     (low, middle))
+    with torch.no_grad():
+        fc_cls.weight[:-1] *= spread
+        fc_cls.bias[:-1] *= spread
+        fc_cls.weight[-1] = 0
+        fc_cls.bias[-1] = low
+    return model
+
+
+def _config(path: str):
+    from mmengine.config import Config
+    return Config.fromfile(path)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    from mmdet.structures.bbox import bbox_overlaps
+    return bbox_overlaps(a, b)
+
+
+def assert_same_instances(expected, actual, threshold: float) -> int:
+    """Every instance above ``threshold`` (+ the score tolerance) in either
+    prediction has a twin in the other: same label, IoU >= 0.99, score
+    within 1e-3, and (with masks) >= 99% equal pixels inside its box.
+    Returns how many instances were compared."""
+    compared = 0
+    for one, other in ((expected, actual), (actual, expected)):
+        keep = one.scores > threshold + SCORE_DIFF
+        if not keep.any():
+            continue
+        ious = box_iou(one.bboxes[keep], other.bboxes)
+        same = ((one.labels[keep][:, None] == other.labels[None]) &
+                ((one.scores[keep][:, None] - other.scores[None]).abs() <=
+                 SCORE_DIFF))
+        ious = torch.where(same, ious, torch.zeros_like(ious))
+        best, match = ious.max(1) if ious.numel() else (
+            torch.zeros(int(keep.sum())), None)
+        assert (best >= 0.99).all(), (
+            f'{int((best < 0.99).sum())} of {int(keep.sum())} boxes above '
+            f'{threshold} unmatched; best IoUs {best.tolist()}')
+        if 'masks' in one:
+            for index, twin in zip(keep.nonzero()[:, 0].tolist(),
+                                   match.tolist()):
+                x1, y1, x2, y2 = one.bboxes[index].int().tolist()
+                mine = one.masks[index][y1:y2 + 1, x1:x2 + 1]
+                theirs = other.masks[twin][y1:y2 + 1, x1:x2 + 1]
+                agreement = (mine == theirs).float().mean().item()
+                assert agreement >= 0.99, (index, agreement)
+        compared += int(keep.sum())
+    return compared
+
+
+def detections_match(threshold: float):
+    """Comparison of detection data samples (boxes, and masks if any)."""
+
+    def compare(expected, actual) -> None:
+        expected, actual = expected.pred_instances, actual.pred_instances
+        assert len(expected) < 100, 'top-k cut reached: not comparable'
+        assert assert_same_instances(expected, actual, threshold) > 0, \
+            f'no boxes above {threshold}: the check is vacuous'
+
+    return compare
+
+
+def label_maps_match(expected, actual) -> None:
+    expected, actual = expected.pred_sem_seg.data, actual.pred_sem_seg.data
+    assert actual.shape == expected.shape
+    assert expected.unique().numel() > 1, 'one label only: vacuous'
+    agreement = (actual == expected).float().mean().item()
+    assert agreement >= 0.999, agreement
+
+
+def scores_match(expected, actual) -> None:
+    """Class scores (mmdeploy exports the softmax), and the logits up to
+    their common shift (log-scores)."""
+    expected, actual = expected.pred_score, actual.pred_score
+    assert relative_error(actual, expected) <= 1e-4
+    assert relative_error(actual.log(), expected.log()) <= 1e-4
+
+
+def check_deployments(tmp_path, config: str, model, backends, compare):
+    """Deploy ``model`` (saved as a checkpoint) of ``config`` to each
+    backend and ``compare`` its predictions with PyTorch's on the images
+    of :data:`IMAGE_SIZES`, with the deployed model's pre-processing."""
+    from evit_mm.deploy.backends import DeployedModel
+    checkpoint = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    # As mmengine's runner: a top-level data_preprocessor (mmpretrain's
+    # configs) is the model's.
+    preprocessor = _config(config).get('data_preprocessor')
+    reference = build_from_config(
+        config, checkpoint, preprocessor and {
+            'model.data_preprocessor': preprocessor})
+    for backend in backends:
+        work_dir = tmp_path / backend
+        deployment = deploy_model(config, checkpoint, backend, str(work_dir),
+                                  shape=(160, 224))
+        assert all(osp.isfile(f) for f in deployment.backend_files)
+        assert not [n for n in os.listdir(work_dir) if n.startswith('.')]
+        deployed = DeployedModel(str(work_dir))
+        for img, size in zip(images(tmp_path), IMAGE_SIZES):
+            data, _ = deployed.task_processor.create_input([img])
+            with torch.no_grad():
+                expected = reference.test_step(data)[0]
+            actual = deployed.predict([img])[0]
+            assert actual.ori_shape == expected.ori_shape == size
+            compare(expected, actual)
+
+
+@pytest.mark.slow
+def test_retinanet_matches_pytorch(tmp_path):
+    model = retinanet_with_boxes(RETINANET, images(tmp_path))
+    check_deployments(tmp_path, RETINANET, model, BACKENDS,
+                      detections_match(model.bbox_head.test_cfg.score_thr))
+
+
+@pytest.mark.slow
+def test_mask_rcnn_matches_pytorch(tmp_path):
+    config = variant(tmp_path, *MASK_RCNN)
+    model = mask_rcnn_with_boxes(config, images(tmp_path))
+    check_deployments(
+        tmp_path, config, model, ['onnxruntime'],
+        detections_match(model.roi_head.test_cfg.score_thr))
+
+
+@pytest.mark.slow
+def test_semantic_fpn_matches_pytorch(tmp_path):
+    torch.manual_seed(0)
+    check_deployments(tmp_path, SEM_FPN,
+                      randomize_(build_from_config(SEM_FPN)),
+                      BACKENDS, label_maps_match)
+
+
+@pytest.mark.slow
+def test_upernet_matches_pytorch(tmp_path):
+    config = variant(tmp_path, *UPERNET)
+    torch.manual_seed(0)
+    check_deployments(tmp_path, config, randomize_(build_from_config(config)),
+                      ['onnxruntime'], label_maps_match)
+
+
+@pytest.mark.slow
+def test_classifier_matches_pytorch(tmp_path):
+    config = variant(tmp_path, *CLASSIFIER_ANY_SIZE)
+    torch.manual_seed(0)
+    check_deployments(tmp_path, config, randomize_(build_from_config(config)),
+                      BACKENDS, scores_match)
+
+
+@pytest.fixture(scope='module')
+def retinanet_checkpoint(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp('ckpt') / 'retinanet.pth')
+    torch.save(dict(state_dict=build_from_config(RETINANET).state_dict()),
+               path)
+    return path
+
+
+def run_deploy(*args) -> int:
+    return load_tool('deployment', 'deploy.py').main([str(a) for a in args])
+
+
+def test_unsupported_backend_is_named_with_the_allowed_ones(
+        tmp_path, retinanet_checkpoint, capsys):
+    work_dir = tmp_path / 'out'
+    assert run_deploy(RETINANET, retinanet_checkpoint, '--backend',
+                      'tensorrt', '--work-dir', work_dir) == 2
+    assert "unsupported backend 'tensorrt': allowed are onnxruntime, " \
+        'openvino' in capsys.readouterr().err
+    assert not work_dir.exists()
+
+
+@pytest.mark.parametrize('backend, opset', [('onnxruntime', 9),
+                                             ('openvino', 21)])
+def test_opset_outside_what_exporter_and_backend_run_is_refused(
+        tmp_path, retinanet_checkpoint, backend, opset):
+    with pytest.raises(DeployError, match=f'opset {opset}'):
+        deploy_model(RETINANET, retinanet_checkpoint, backend,
+                     str(tmp_path / 'out'), opset=opset)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    """A classifier checkpoint for the RetinaNet config, and a RetinaNet
+    checkpoint with a head of another width: named, before exporting."""
+    classifier = str(tmp_path / 'cls.pth')
+    torch.save(dict(state_dict=build_from_config(CLASSIFIER).state_dict()),
+               classifier)
+    assert run_deploy(RETINANET, classifier, '--backend', 'onnxruntime',
+                      '--work-dir', tmp_path / 'out') == 2
+    err = capsys.readouterr().err
+    assert f'{classifier} does not fit the EfficientViT backbone' in err
+    weights = build_from_config(RETINANET).state_dict()
+    weights['bbox_head.retina_cls.weight'] = torch.zeros(9, 64, 3, 3)
+    other = str(tmp_path / 'other_head.pth')
+    torch.save(dict(state_dict=weights), other)
+    with pytest.raises(CheckpointError,
+                       match='shape mismatch .*bbox_head.retina_cls.weight'):
+        deploy_model(RETINANET, other, 'onnxruntime', str(tmp_path / 'out'))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_missing_files_are_named(tmp_path, retinanet_checkpoint, capsys):
+    missing = tmp_path / 'missing.pth'
+    assert run_deploy(RETINANET, missing, '--backend', 'onnxruntime',
+                      '--work-dir', tmp_path / 'out') == 2
+    assert f'checkpoint {missing} does not exist' in capsys.readouterr().err
+    with pytest.raises(DeployError, match='image .*nope.jpg does not exist'):
+        deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
+                     str(tmp_path / 'out'), img=str(tmp_path / 'nope.jpg'))
+    assert not (tmp_path / 'out').exists()
+
+
+def test_failed_export_leaves_nothing_in_the_work_dir(
+        tmp_path, retinanet_checkpoint, monkeypatch):
+    """An export that dies half-way (here after writing a partial graph)
+    leaves the work dir as it was."""
+    import mmdeploy.apis
+
+    def dies(img, work_dir, save_file, *args, **kwargs):
+        open(osp.join(work_dir, save_file), 'wb').write(b'partial')
+        raise RuntimeError('killed')
+
+    monkeypatch.setattr(mmdeploy.apis, 'torch2onnx', dies)
+    work_dir = tmp_path / 'out'
+    work_dir.mkdir()
+    (work_dir / 'keep.txt').write_text('mine')
+    with pytest.raises(RuntimeError, match='killed'):
+        deploy_model(RETINANET, retinanet_checkpoint, 'onnxruntime',
+                     str(work_dir))
+    assert os.listdir(work_dir) == ['keep.txt']
+
+
+@pytest.mark.parametrize('config, task', [
+    ('retinanet/retinanet_efficientvit-m4_fpn_1x_coco.py', 'detection'),
+    ('mask_rcnn/mask-rcnn_efficientvit-m1_fpn_1x_coco.py', 'instance-seg'),
+    ('examples/faster-rcnn_efficientvit-m0_fpn_1x_coco.py', 'detection'),
+    ('sem_fpn/fpn_efficientvit-m2_4xb8-40k_ade20k-512x512.py',
+     'segmentation'),
+    ('efficientvit/efficientvit-m5_8xb256_in1k.py', 'classification'),
+])
+def test_each_config_gets_a_dynamic_deploy_config(config, task):
+    from mmengine.config import Config
+    model_cfg = Config.fromfile(osp.join(CONFIGS, config))
+    assert deploy_task(model_cfg) == task
+    for backend in BACKENDS:
+        cfg = deploy_config(model_cfg, backend)
+        assert cfg.backend_config.type == backend
+        assert cfg.onnx_config.dynamic_axes['input'] == {
+            0: 'batch', 2: 'height', 3: 'width'}
+        assert set(cfg.onnx_config.output_names) <= set(
+            cfg.onnx_config.dynamic_axes)
+
+
+def test_mmdeploy_exports_with_the_torchscript_exporter(tmp_path):
+    """torch.onnx.export defaults to the dynamo exporter (which needs
+    onnxscript and skips mmdeploy's rewriters); inside the context a call
+    without ``dynamo=`` gets ``dynamo=False``, and only there."""
+    calls = []
+    with mock_export(calls):
+        with torchscript_onnx_export():
+            torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
+                              str(tmp_path / 'a.onnx'))
+            torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
+                              str(tmp_path / 'b.onnx'), dynamo=True)
+        torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
+                          str(tmp_path / 'c.onnx'))
+    assert calls == [False, True, None]
+
+
+def mock_export(calls: list):
+    """torch.onnx.export recording its ``dynamo`` argument."""
+    from unittest import mock
+    return mock.patch.object(
+        torch.onnx, 'export',
+        lambda *args, **kwargs: calls.append(kwargs.get('dynamo')))
+
+
+@pytest.mark.parametrize('size', [(3, 4), (7, 7), (13, 20), (25, 6)])
+def test_dynamic_adaptive_pooling_equals_torch(size):
+    """The pooling UperNet is exported with, eager and traced at another
+    size, equals torch's adaptive average pooling at every size."""
+    from evit_mm.deploy.rewriters import adaptive_avg_pool2d_any_size
+    x = torch.randn(2, 3, *size)
+    traced = torch.jit.trace(
+        lambda t: adaptive_avg_pool2d_any_size(t, 6), torch.randn(1, 3, 9, 11))
+    assert torch.allclose(adaptive_avg_pool2d_any_size(x, (6, 3)),
+                          torch.nn.functional.adaptive_avg_pool2d(x, (6, 3)),
+                          atol=1e-5)
+    assert torch.allclose(traced(x), torch.nn.functional.adaptive_avg_pool2d(
+        x, 6), atol=1e-5)
