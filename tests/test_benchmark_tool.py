@@ -1,5 +1,6 @@
-"""benchmark.py: its memory probe measures what a step allocates, and a tiny
-run writes every number the README table needs. No timing is asserted."""
+"""benchmark.py: its memory probe measures what a step allocates, and tiny
+runs write every number the docs tables need (classifier and backbone;
+whole models). No timing is asserted."""
 import json
 import os
 
@@ -29,7 +30,7 @@ def test_tiny_run_writes_all_numbers(tmp_path, capsys):
     code = load_tool('analysis_tools', 'benchmark.py').main([
         '--archs', 'm0', '--batch-sizes', '2', '--repeats', '2', '--warmup',
         '1', '--threads', '1', '--dense-archs', 'm0', '--dense-shapes',
-        '1x96x128', '--dense-repeats', '1', '--json',
+        '1x96x128', '--dense-repeats', '1', '--skip-models', '--json',
         str(output)
     ])
     assert code == 0
@@ -52,6 +53,55 @@ def test_tiny_run_writes_all_numbers(tmp_path, capsys):
     assert 'evit_mm deploy m0 batch 2' in goals
     assert 'evit_mm onnxruntime m0 batch 2' in goals
     assert 'Goals' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_tiny_whole_model_run_writes_all_numbers(tmp_path, capsys):
+    """A detector and a segmentor of EfficientViT and their ResNet-18 peers,
+    eager and deployed, at sizes that are no multiple of 32."""
+    output = tmp_path / 'models.json'
+    models = ['retinanet-m0', 'retinanet-r18', 'fpn-m0-quickstart', 'fpn-r18']
+    assert load_tool('analysis_tools', 'benchmark.py').main([
+        '--skip-classifier', '--skip-dense', '--models', *models,
+        '--det-sizes', '72x100', '--seg-sizes', '48x60', '--model-repeats',
+        '1', '--model-warmup', '0', '--threads', '1', '--json',
+        str(output)
+    ]) == 0
+    result = json.loads(output.read_text())
+    rows = {(r['model'], r['backend']): r for r in result['models']}
+    assert set(rows) == {(m, b) for m in models
+                         for b in ('pytorch', 'onnxruntime')}
+    for (model, backend), row in rows.items():
+        assert row['size'] == ([72, 100] if model.startswith('retinanet')
+                               else [48, 60])
+        assert row['efficientvit'] == ('-m0' in model)
+        for key in ('img_per_s', 'median_ms', 'backbone_ms',
+                    'backbone_share', 'speedup_vs_eager', 'speedup_vs_peer'):
+            assert row[key] > 0, (model, backend, key)
+        assert 0 < row['backbone_flops'] < row['flops']
+        assert row['params'] > 1e6
+    # the detectors pad to a multiple of 32, the segmentors do not
+    assert rows['retinanet-r18', 'pytorch']['input'] == [1, 3, 96, 128]
+    assert rows['fpn-r18', 'pytorch']['input'] == [1, 3, 48, 60]
+    assert rows['retinanet-r18', 'onnxruntime']['speedup_vs_peer'] == 1
+    goals = {g['what'] for g in result['goals']}
+    assert goals == {
+        'onnxruntime retinanet-m0 vs retinanet-r18 72x100',
+        'best backend (onnxruntime) vs eager retinanet-m0 72x100',
+        'best backend (onnxruntime) vs eager fpn-m0-quickstart 48x60'
+    }
+    printed = capsys.readouterr().out
+    assert 'Whole models, batch 1' in printed and 'Goals' in printed
+
+
+def test_whole_model_arguments_are_checked(capsys):
+    tool = load_tool('analysis_tools', 'benchmark.py')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--det-sizes', '800'])
+    assert "--det-sizes ['800']: use HxW." in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--models', 'retinanet-r50'])
+    assert 'retinanet-r50' in capsys.readouterr().err
 
 
 @pytest.mark.slow

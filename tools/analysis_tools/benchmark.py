@@ -8,6 +8,11 @@
 2. Dense-prediction backbone (window 7): time and peak memory of eval and of
    a training step (forward + backward), evit_mm with and without
    ``with_cp``, timm's backbone as the reference.
+3. Whole models, batch 1, eval: RetinaNet and Semantic FPN with
+   EfficientViT beside the stock mmdet / mmseg models with ResNet-18 and
+   MobileNetV2 (random weights), in PyTorch and in ONNX Runtime (mmdeploy's
+   export, post-processing in the graph): img/s, the share of the time spent
+   in the backbone (timed alone on the same input), parameters and FLOPs.
 
 Timings interleave the variants (one call of each in turn, the order rotated
 every round) so that a busy machine slows all of them alike; the median and
@@ -19,33 +24,65 @@ Usage:
     python tools/analysis_tools/benchmark.py [--threads N] [--json out.json]
     python tools/analysis_tools/benchmark.py --archs m0 m4 --batch-sizes 1 \\
         --skip-dense
+    python tools/analysis_tools/benchmark.py --skip-classifier --skip-dense \\
+        --models retinanet-m0 retinanet-r18 --det-sizes 800x1333
 """
 import argparse
 import copy
-import ctypes
-import datetime
-import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_utils import (interleaved, randomize_statistics,  # noqa: E402
-                         relative_error, summary)
-from evit_mm.analysis import count_complexity  # noqa: E402
-from evit_mm.deploy import export_onnx, ort_session  # noqa: E402
-from evit_mm.models import EfficientViT, EfficientViTClassifier  # noqa: E402
+from evit_mm.analysis import count_complexity, whole_model
+from evit_mm.analysis.memory import peak_memory_mib
+from evit_mm.analysis.numerics import randomize_statistics, relative_error
+from evit_mm.analysis.timing import (available_cpus, environment,
+                                     interleaved, matmul_rates, ort_timer,
+                                     summary, use_threads)
+from evit_mm.deploy import export_onnx
+from evit_mm.models import EfficientViT, EfficientViTClassifier
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0
 GOAL_CP_SAVING = 0.30
+GOAL_VS_PEER = 1.5
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+# The whole models: EfficientViT's (the COCO / ADE20K configs, the
+# quickstart ones and a lighter neck and head) and the peers an mmdet /
+# mmseg user would take instead (the stock configs, configs/baselines/).
+DETECTORS = {
+    'retinanet-m0':
+    'configs/retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py',
+    'retinanet-m0-fpn128':
+    'configs/retinanet/retinanet_efficientvit-m0_fpn-128_1x_coco.py',
+    'retinanet-m0-quickstart':
+    'configs/quickstart/retinanet_efficientvit-m0_synthetic.py',
+    'retinanet-m4':
+    'configs/retinanet/retinanet_efficientvit-m4_fpn_1x_coco.py',
+    'retinanet-r18': 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
+    'retinanet-mobilenetv2':
+    'configs/baselines/retinanet_mobilenet-v2_fpn_1x_coco.py',
+}
+SEGMENTORS = {
+    'fpn-m0': 'configs/sem_fpn/fpn_efficientvit-m0_4xb8-40k_ade20k-512x512.py',
+    'fpn-m0-quickstart': 'configs/quickstart/fpn_efficientvit-m0_synthetic.py',
+    'fpn-m4': 'configs/sem_fpn/fpn_efficientvit-m4_4xb8-40k_ade20k-512x512.py',
+    'fpn-r18': 'configs/baselines/fpn_r18_4xb4-160k_ade20k-512x512.py',
+    'fpn-mobilenetv2':
+    'configs/baselines/fpn_mobilenet-v2_4xb4-160k_ade20k-512x512.py',
+}
+# The peer every model is compared with, and the EfficientViT models whose
+# deployed speed against it is a goal (at the largest detection size).
+PEERS = {'detection': 'retinanet-r18', 'segmentation': 'fpn-r18'}
+GOAL_VS_PEER_MODELS = ('retinanet-m0', 'retinanet-m0-fpn128')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,7 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--threads',
         type=int,
-        default=len(os.sched_getaffinity(0)),
+        default=available_cpus(),
         help='intra-op threads for torch and onnxruntime (default: the CPUs '
         'this process may use)')
     parser.add_argument('--warmup', type=int, default=5)
@@ -78,117 +115,57 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=['1x800x1333', '8x512x512'],
         help='BxHxW inputs of the dense benchmark')
     parser.add_argument('--dense-repeats', type=int, default=5)
+    parser.add_argument('--skip-models', action='store_true')
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=[*DETECTORS, *SEGMENTORS],
+        choices=[*DETECTORS, *SEGMENTORS],
+        help='whole models to time (default: all)')
+    parser.add_argument(
+        '--det-sizes',
+        nargs='+',
+        default=['192x192', '800x1333'],
+        help='HxW images of the detectors (the quickstart size and COCO)')
+    parser.add_argument(
+        '--seg-sizes',
+        nargs='+',
+        default=['256x256', '512x512'],
+        help='HxW images of the segmentors (the quickstart size and ADE20K)')
+    parser.add_argument('--model-warmup', type=int, default=1)
+    parser.add_argument(
+        '--model-repeats', type=int, default=5,
+        help='timed rounds (whole models)')
     parser.add_argument('--json', help='also write all numbers to this file')
     parser.add_argument('--memory-probe', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ('threads', 'repeats', 'dense_repeats'):
+    for name in ('threads', 'repeats', 'dense_repeats', 'model_repeats'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1.')
-    if args.warmup < 0 or min(args.batch_sizes) < 1:
-        parser.error('--warmup must be >= 0 and batch sizes >= 1.')
-    try:
-        args.dense_shapes = [
-            tuple(int(v) for v in s.lower().split('x'))
-            for s in args.dense_shapes
-        ]
-    except ValueError:
-        parser.error(f'--dense-shapes {args.dense_shapes}: use BxHxW.')
-    if any(len(s) != 3 or min(s) < 1 for s in args.dense_shapes):
-        parser.error(f'--dense-shapes {args.dense_shapes}: use BxHxW.')
+    if min(args.warmup, args.model_warmup) < 0 or min(args.batch_sizes) < 1:
+        parser.error('--warmup and --model-warmup must be >= 0 and batch '
+                     'sizes >= 1.')
+    args.dense_shapes = parse_shapes(parser, '--dense-shapes',
+                                     args.dense_shapes, 'BxHxW')
+    args.det_sizes = parse_shapes(parser, '--det-sizes', args.det_sizes,
+                                  'HxW')
+    args.seg_sizes = parse_shapes(parser, '--seg-sizes', args.seg_sizes,
+                                  'HxW')
     return args
 
 
-# ----------------------------------------------------------------- machine
-def cpu_name() -> str:
+def parse_shapes(parser: argparse.ArgumentParser, flag: str,
+                 values: List[str], pattern: str) -> List[tuple]:
+    """``values`` written as ``pattern`` (e.g. ``BxHxW``) as tuples of
+    positive integers; a parser error naming ``flag`` otherwise."""
     try:
-        with open('/proc/cpuinfo') as file:
-            for line in file:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                              capture_output=True, text=True, timeout=10,
-                              cwd=os.path.dirname(os.path.abspath(__file__))
-                              ).stdout.strip() or 'unknown'
-    except (OSError, subprocess.SubprocessError):
-        return 'unknown'
-
-
-def environment(threads: int) -> dict:
-    import timm
-    env = dict(
-        date=datetime.datetime.now(datetime.timezone.utc).strftime(
-            '%Y-%m-%d %H:%M UTC'),
-        cpu=cpu_name(),
-        cpus=os.cpu_count(),
-        threads=threads,
-        python=platform.python_version(),
-        torch=torch.__version__,
-        timm=timm.__version__,
-        commit=git_commit(),
-        load_start=os.getloadavg())
-    try:
-        import onnxruntime
-        env['onnxruntime'] = onnxruntime.__version__
-    except ImportError:
-        env['onnxruntime'] = None
-    return env
-
-
-def matmul_rates(size: int = 2048, repeats: int = 10) -> Dict[str, float]:
-    """fp32 GFLOP/s (medians) of one ``size``-cubed matrix product through
-    ``torch.mm`` (MKL or OpenBLAS) and through oneDNN (the same product as a
-    1x1 convolution of a channels-last map, as the models' convolutions run),
-    each timed alone: interleaved, the threads one library leaves spinning
-    slow the other down. On some CPUs (MKL on AMD) the two differ by 2x; the
-    faster one is the machine's rate."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    conv = torch.nn.Conv2d(size, size, 1, bias=False)
-    image = torch.randn(1, size, size // 32, 32).contiguous(
-        memory_format=torch.channels_last)
-    products = {
-        'torch.mm': lambda: torch.mm(a, b),
-        'oneDNN': lambda: conv(image)
-    }
-    rates = {}
-    with torch.no_grad():
-        for name, product in products.items():  # one after the other
-            times = interleaved({name: product}, 2, repeats)[name]
-            rates[name] = 2 * size**3 / statistics.median(times) / 1e9
-    return rates
-
-
-# ----------------------------------------------------------------- memory
-def _status_mib(field: str) -> float:
-    with open('/proc/self/status') as file:
-        for line in file:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) / 1024
-    raise OSError(f'/proc/self/status has no {field}')
-
-
-def peak_memory_mib(step: Callable[[], object]) -> Optional[float]:
-    """Peak resident memory added by one call of ``step`` (MiB), from the
-    kernel's high-water mark (Linux); None where it cannot be reset."""
-    gc.collect()
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    try:
-        with open('/proc/self/clear_refs', 'w') as file:
-            file.write('5')  # reset VmHWM to the current RSS
-        before = _status_mib('VmRSS')
-    except OSError:
-        return None
-    step()
-    return _status_mib('VmHWM') - before
+        shapes = [tuple(int(v) for v in s.lower().split('x')) for s in values]
+    except ValueError:
+        shapes = []
+    if not shapes or any(
+            len(s) != len(pattern.split('x')) or min(s) < 1 for s in shapes):
+        parser.error(f'{flag} {values}: use {pattern}.')
+    return shapes
 
 
 # ------------------------------------------------------------- classifiers
@@ -216,14 +193,9 @@ def bench_classifiers(args: argparse.Namespace, mm_gflops: float) -> list:
             fns = {name: (lambda m=model: m(x))
                    for name, model in models.items()}
             if not args.no_ort:
-                # no spinning: idle onnxruntime threads would slow down
-                # the PyTorch variants timed right after it
-                session = ort_session(
+                fns['evit_mm onnxruntime'] = ort_timer(
                     export_onnx(models['evit_mm deploy'], x, ['logits'],
-                                dynamic=False), args.threads, spinning=False)
-                inputs = {'input': x.numpy()}
-                fns['evit_mm onnxruntime'] = \
-                    lambda s=session, i=inputs: s.run(None, i)
+                                dynamic=False), {'input': x}, args.threads)
             with torch.inference_mode():
                 outputs = {name: torch.as_tensor(
                     fn()[0] if name.endswith('onnxruntime') else fn())
@@ -380,8 +352,52 @@ def print_dense_row(row: dict) -> None:
           f'{row["gflops"]:>9.1f}{row["pct_of_matmul"]:>6.0f}%', flush=True)
 
 
+# ----------------------------------------------------------- whole models
+def bench_models(args: argparse.Namespace) -> list:
+    """Time the chosen detectors, then the segmentors (one interleaved run
+    per image size); add the ratios to eager and to the peer."""
+    rows = []
+    for zoo, sizes in ((DETECTORS, args.det_sizes),
+                       (SEGMENTORS, args.seg_sizes)):
+        configs = {name: os.path.join(REPO, config) if '::' not in config
+                   else config
+                   for name, config in zoo.items() if name in args.models}
+        if configs:
+            rows += whole_model.benchmark(
+                configs, sizes, args.threads, args.model_warmup,
+                args.model_repeats, onnxruntime=not args.no_ort)
+    for row in rows:
+        def same(name: str, backend: str) -> Optional[dict]:
+            return next((r for r in rows if r['model'] == name and
+                         r['backend'] == backend and
+                         r['size'] == row['size']), None)
+
+        row['img_per_s'] = 1e3 / row['median_ms']
+        row['backbone_share'] = row['backbone_ms'] / row['median_ms']
+        row['speedup_vs_eager'] = \
+            same(row['model'], 'pytorch')['median_ms'] / row['median_ms']
+        peer = same(PEERS[row['task']], row['backend'])
+        row['speedup_vs_peer'] = None if peer is None else \
+            peer['median_ms'] / row['median_ms']
+    return rows
+
+
+def print_model_rows(rows: list) -> None:
+    for row in rows:
+        size = 'x'.join(map(str, row['size']))
+        peer = row['speedup_vs_peer']
+        peer = '' if peer is None else f'{peer:.2f}x'
+        print(f'{row["model"]:<24}{size:>9} {row["backend"]:<12}'
+              f'{row["median_ms"]:>9.1f} ({row["p10_ms"]:>8.1f}-'
+              f'{row["p90_ms"]:>8.1f}){row["img_per_s"]:>8.2f}'
+              f'{row["backbone_share"]:>9.0%}{1 - row["backbone_share"]:>8.0%}'
+              f'{row["speedup_vs_eager"]:>8.2f}x{peer:>8}'
+              f'{row["params"] / 1e6:>9.1f}{row["flops"] / 1e9:>8.1f}'
+              f'{row["backbone_flops"] / row["flops"]:>9.0%}', flush=True)
+
+
 # ------------------------------------------------------------------ goals
-def check_goals(classifier: list, dense: list) -> List[dict]:
+def check_goals(classifier: list, dense: list, models: list) -> List[dict]:
     goals = []
     for row in classifier:
         goal = {'evit_mm deploy': GOAL_DEPLOY,
@@ -405,16 +421,48 @@ def check_goals(classifier: list, dense: list) -> List[dict]:
             f'{"x".join(map(str, row["shape"]))}',
             value=saving, goal=GOAL_CP_SAVING, unit='fraction',
             ok=saving >= GOAL_CP_SAVING))
+    return goals + model_goals(models)
+
+
+def model_goals(rows: list) -> List[dict]:
+    """Deployed RetinaNet-M0 (and its lighter variant) against the deployed
+    peer at the largest detection size; the best backend against eager for
+    every EfficientViT model and size."""
+    goals = []
+    deployed = [r for r in rows if r['backend'] != 'pytorch']
+    detection = [r['size'] for r in deployed if r['task'] == 'detection']
+    for row in deployed:
+        if (row['model'] in GOAL_VS_PEER_MODELS and
+                row['size'] == max(detection, key=lambda s: s[0] * s[1])
+                and row['speedup_vs_peer'] is not None):
+            goals.append(dict(
+                what=f'{row["backend"]} {row["model"]} vs '
+                f'{PEERS[row["task"]]} {"x".join(map(str, row["size"]))}',
+                value=row['speedup_vs_peer'], goal=GOAL_VS_PEER,
+                unit=f'x {PEERS[row["task"]]}',
+                ok=row['speedup_vs_peer'] >= GOAL_VS_PEER))
+    for row in rows:
+        if not row['efficientvit'] or row['backend'] != 'pytorch':
+            continue
+        best = max((r for r in deployed if r['model'] == row['model'] and
+                    r['size'] == row['size']),
+                   key=lambda r: r['speedup_vs_eager'], default=None)
+        if best is not None:
+            goals.append(dict(
+                what=f'best backend ({best["backend"]}) vs eager '
+                f'{row["model"]} {"x".join(map(str, row["size"]))}',
+                value=best['speedup_vs_eager'], goal=GOAL_BEST,
+                unit='x eager', ok=best['speedup_vs_eager'] >= GOAL_BEST))
     return goals
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     if args.memory_probe:
         print(json.dumps(memory_probe(args.memory_probe)))
         return 0
-    env = environment(args.threads)
+    env = environment(args.threads, os.path.dirname(os.path.abspath(__file__)))
     print(f'EfficientViT CPU benchmark, {env["date"]}, commit '
           f'{env["commit"]}')
     print(f'machine: {env["cpu"]}, {env["cpus"]} CPUs, {args.threads} '
@@ -444,9 +492,21 @@ def main(argv=None) -> int:
               f'{"ms (p10-p90)":>29}{"peak MiB":>10}{"GFLOP/s":>9}'
               f'{"%mm":>7}')
         dense = bench_dense(args, mm_gflops)
+    models = []
+    if not args.skip_models:
+        print(f'\nWhole models, batch 1, eval; median of {args.model_repeats} '
+              f'interleaved runs after {args.model_warmup} warm-up(s); the '
+              'whole model includes post-processing (NMS, label map); '
+              'backbone = the backbone alone on the same input; FLOPs = '
+              'multiply-accumulates of the network; random weights')
+        print(f'{"model":<24}{"HxW":>9} {"backend":<12}{"ms (p10-p90)":>29}'
+              f'{"img/s":>8}{"backbone":>9}{"neck+hd":>8}{"vs eager":>9}'
+              f'{"vs peer":>8}{"params M":>9}{"GFLOPs":>8}{"bb FLOPs":>9}')
+        models = bench_models(args)
+        print_model_rows(models)
 
     env['load_end'] = os.getloadavg()
-    goals = check_goals(classifier, dense)
+    goals = check_goals(classifier, dense, models)
     if goals:
         print('\nGoals')
         for goal in goals:
@@ -461,7 +521,8 @@ def main(argv=None) -> int:
         with open(args.json, 'w') as file:
             json.dump(dict(environment=env, matmul_gflops=mm_gflops,
                            matmul_rates=rates,
-                           classifier=classifier, dense=dense, goals=goals),
+                           classifier=classifier, dense=dense,
+                           models=models, goals=goals),
                       file, indent=1)
         print(f'wrote {args.json}')
     return 0

@@ -14,6 +14,7 @@ Usage:
         [--archs m0 m4] [--batch-sizes 1 16] [--threads 2] [--rounds 3]
 """
 import argparse
+import importlib.util
 import io
 import json
 import os
@@ -22,16 +23,28 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from types import ModuleType
 from typing import Dict, List
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_utils import (interleaved, randomize_statistics,  # noqa: E402
-                         relative_error)
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+
+
+def harness_module(name: str) -> ModuleType:
+    """``evit_mm/analysis/<name>.py`` of this checkout, loaded from its file:
+    the measuring child imports the ``evit_mm`` of the revision measured,
+    which may predate the harness."""
+    path = os.path.join(REPO, 'evit_mm', 'analysis', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'_harness_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+timing = harness_module('timing')
+numerics = harness_module('numerics')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--batch-sizes', type=int, nargs='+', default=[1, 16])
     parser.add_argument(
-        '--threads', type=int, default=len(os.sched_getaffinity(0)))
+        '--threads', type=int, default=timing.available_cpus())
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
@@ -73,7 +86,7 @@ def measure(args: argparse.Namespace) -> Dict[str, dict]:
     torch.set_num_threads(args.threads)
     results = {}
     for arch in args.archs:
-        reference = randomize_statistics(
+        reference = numerics.randomize_statistics(
             timm.create_model(f'efficientvit_{arch}')).eval()
         weights, _ = convert_to_evit(reference.state_dict())
         ours = EfficientViT(arch, window_size=(7, 7, 4), out_indices=(2, ))
@@ -95,9 +108,9 @@ def measure(args: argparse.Namespace) -> Dict[str, dict]:
             }
             with torch.inference_mode():
                 expected = fns['timm']()
-                errors = [relative_error(fns[name]()[-1], expected)
+                errors = [numerics.relative_error(fns[name]()[-1], expected)
                           for name in ('evit_mm', 'evit_mm deploy')]
-                times = interleaved(fns, args.warmup, args.repeats)
+                times = timing.interleaved(fns, args.warmup, args.repeats)
             results[f'{arch} {batch}'] = {
                 name: statistics.median(samples) * 1e3
                 for name, samples in times.items()

@@ -1,0 +1,178 @@
+"""The benchmark harness: interleaved timing, its summary, thread control,
+a description of the machine and its fp32 matrix-multiply rate, and
+onnxruntime sessions that can be timed beside PyTorch.
+
+Timings interleave the variants (one call of each in turn, the order
+rotated every round) so that a busy machine slows all of them alike; the
+median and the 10th-90th percentile spread summarize them.
+
+Only torch and the standard library are imported at module level, so that
+tools can load this file beside an older ``evit_mm``
+(``tools/analysis_tools/compare_revisions.py``).
+"""
+import datetime
+import importlib
+import os
+import platform
+import statistics
+import subprocess
+import time
+from typing import Callable, Dict, List, Sequence, Union
+
+import numpy as np
+import torch
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], warmup: int,
+                repeats: int) -> Dict[str, List[float]]:
+    """Seconds per call of each function, calling them in turn (the order
+    rotated each round).
+
+    Args:
+        fns (dict): Name to a function without arguments.
+        warmup (int): Untimed rounds first.
+        repeats (int): Timed rounds.
+
+    Returns:
+        dict: name to ``repeats`` durations in seconds.
+    """
+    names = list(fns)
+    times = {name: [] for name in names}
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def summary(times: List[float]) -> dict:
+    """``median_ms``, ``p10_ms``, ``p90_ms`` and ``runs`` of durations in
+    seconds."""
+    ordered = sorted(times)
+
+    def percentile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return dict(
+        median_ms=statistics.median(ordered) * 1e3,
+        p10_ms=percentile(.1) * 1e3,
+        p90_ms=percentile(.9) * 1e3,
+        runs=len(ordered))
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask)."""
+    return len(os.sched_getaffinity(0))
+
+
+def use_threads(threads: int) -> int:
+    """Run PyTorch's intra-op work on ``threads`` threads (sessions made by
+    :func:`ort_timer` take the same number).
+
+    Raises:
+        ValueError: for fewer than one thread.
+    """
+    if threads < 1:
+        raise ValueError(f'threads must be >= 1, got {threads}.')
+    torch.set_num_threads(threads)
+    return threads
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), or what :mod:`platform` knows."""
+    try:
+        with open('/proc/cpuinfo') as file:
+            for line in file:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def git_commit(folder: str) -> str:
+    """The short commit of the checkout holding ``folder``, or
+    ``'unknown'``."""
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                              capture_output=True, text=True, timeout=10,
+                              cwd=folder).stdout.strip() or 'unknown'
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+
+
+def environment(threads: int, folder: str,
+                packages: Sequence[str] = ('timm', 'onnxruntime')) -> dict:
+    """What a benchmark result depends on: date, CPU, threads, Python and
+    package versions (None where not installed), the commit of ``folder``
+    and the load average at the start.
+
+    Args:
+        threads (int): The intra-op threads used.
+        folder (str): A folder inside the checkout benchmarked.
+        packages (Sequence[str]): Packages whose versions are recorded
+            besides torch.
+    """
+    env = dict(
+        date=datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC'),
+        cpu=cpu_name(),
+        cpus=os.cpu_count(),
+        threads=threads,
+        python=platform.python_version(),
+        torch=torch.__version__)
+    for package in packages:
+        try:
+            env[package] = importlib.import_module(package).__version__
+        except ImportError:
+            env[package] = None
+    env.update(commit=git_commit(folder), load_start=os.getloadavg())
+    return env
+
+
+def matmul_rates(size: int = 2048, repeats: int = 10) -> Dict[str, float]:
+    """fp32 GFLOP/s (medians) of one ``size``-cubed matrix product through
+    ``torch.mm`` (MKL or OpenBLAS) and through oneDNN (the same product as a
+    1x1 convolution of a channels-last map, as the models' convolutions run),
+    each timed alone: interleaved, the threads one library leaves spinning
+    slow the other down. On some CPUs (MKL on AMD) the two differ by 2x; the
+    faster one is the machine's rate."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    conv = torch.nn.Conv2d(size, size, 1, bias=False)
+    image = torch.randn(1, size, size // 32, 32).contiguous(
+        memory_format=torch.channels_last)
+    products = {
+        'torch.mm': lambda: torch.mm(a, b),
+        'oneDNN': lambda: conv(image)
+    }
+    rates = {}
+    with torch.no_grad():
+        for name, product in products.items():  # one after the other
+            times = interleaved({name: product}, 2, repeats)[name]
+            rates[name] = 2 * size**3 / statistics.median(times) / 1e9
+    return rates
+
+
+def ort_timer(onnx_model: Union[bytes, str],
+              inputs: Dict[str, Union[torch.Tensor, np.ndarray]],
+              threads: int) -> Callable[[], list]:
+    """A function without arguments that runs ``onnx_model`` on ``inputs``
+    in onnxruntime, to be timed beside PyTorch: its session's idle threads
+    do not spin (spinning threads would slow down the PyTorch variant timed
+    right after it).
+
+    Args:
+        onnx_model (bytes | str): Serialized ONNX model or path.
+        inputs (dict): Input name to tensor or array.
+        threads (int): Intra-op threads.
+    """
+    from evit_mm.deploy import ort_session
+    session = ort_session(onnx_model, threads, spinning=False)
+    feed = {name: value.numpy() if isinstance(value, torch.Tensor) else value
+            for name, value in inputs.items()}
+    return lambda: session.run(None, feed)
