@@ -12,14 +12,29 @@ from reference import EMBED_DIMS, OFFICIAL_URL
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OFFICIAL = sorted(
-    glob.glob(osp.join(REPO_ROOT, 'configs', 'retinanet', '*.py')) +
+    glob.glob(osp.join(REPO_ROOT, 'configs', 'retinanet',
+                       '*efficientvit-m?_fpn_1x_coco.py')) +
     glob.glob(osp.join(REPO_ROOT, 'configs', 'mask_rcnn', '*.py')))
 EXAMPLE = osp.join(REPO_ROOT, 'configs', 'examples',
                    'faster-rcnn_efficientvit-m0_fpn_1x_coco.py')
+# Not the official recipe: RetinaNet-M0 with a 128-channel neck and head.
+LIGHT_HEAD = osp.join(REPO_ROOT, 'configs', 'retinanet',
+                      'retinanet_efficientvit-m0_fpn-128_1x_coco.py')
 
 
 def _name(path):
     return osp.splitext(osp.basename(path))[0]
+
+
+def test_light_head_is_the_m0_recipe_at_128_channels():
+    light, m0 = Config.fromfile(LIGHT_HEAD), Config.fromfile(
+        LIGHT_HEAD.replace('_fpn-128_', '_fpn_'))
+    assert (light.model.neck.out_channels, light.model.bbox_head.in_channels,
+            light.model.bbox_head.feat_channels) == (128, 128, 128)
+    assert m0.model.neck.out_channels == 256
+    assert light.model.backbone == m0.model.backbone
+    assert light.optim_wrapper == m0.optim_wrapper
+    assert light.param_scheduler == m0.param_scheduler
 
 
 def test_all_archs_have_both_detectors():
@@ -92,7 +107,8 @@ def _step(model, with_mask):
 
 
 @pytest.mark.parametrize(
-    'path', [p for p in OFFICIAL if 'm0' in p] + [EXAMPLE], ids=_name)
+    'path', [p for p in OFFICIAL if 'm0' in p] + [EXAMPLE, LIGHT_HEAD],
+    ids=_name)
 def test_m0_and_example_step(path):
     _step(_build(Config.fromfile(path)), 'mask' in path)
 
@@ -104,7 +120,7 @@ def test_other_archs_step(path):
     _step(_build(Config.fromfile(path)), 'mask' in path)
 
 
-@pytest.mark.parametrize('path', OFFICIAL + [EXAMPLE], ids=_name)
+@pytest.mark.parametrize('path', OFFICIAL + [EXAMPLE, LIGHT_HEAD], ids=_name)
 def test_neck_strides_match_heads(path):
     """The pyramid the model computes has the strides its anchor generator
     (and RoI extractors) assume."""
