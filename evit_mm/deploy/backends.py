@@ -113,18 +113,6 @@ class DeployedModel:
                 deployment.backend_files,
                 self.task_processor.update_data_preprocessor)
 
-    def preprocess(self, imgs: Sequence) -> torch.Tensor:
-        """The input tensor of the backend for ``imgs`` (paths or HxWx3 BGR
-        arrays): the model config's test pipeline and data preprocessor."""
-        data, _ = self.task_processor.create_input(list(imgs))
-        return self.model.data_preprocessor(data, False)['inputs']
-
-    def run(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """The backend session alone on a pre-processed batch: output name
-        to tensor (e.g. ``dets``, ``labels``)."""
-        input_name = self.deploy_cfg.onnx_config.input_names[0]
-        return self.model.wrapper({input_name: inputs})
-
     def predict(self, imgs: Sequence) -> list:
         """Predictions for ``imgs`` (paths or arrays): mmdet/mmseg/
         mmpretrain data samples, as the PyTorch model's ``test_step``
