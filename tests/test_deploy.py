@@ -265,7 +265,7 @@ def test_mask_rcnn_matches_pytorch(tmp_path):
     config = variant(tmp_path, *MASK_RCNN)
     model = mask_rcnn_with_boxes(config, images(tmp_path))
     check_deployments(
-        tmp_path, config, model, ['onnxruntime'],
+        tmp_path, config, model, BACKENDS,
         detections_match(model.roi_head.test_cfg.score_thr))
 
 
@@ -282,7 +282,7 @@ def test_upernet_matches_pytorch(tmp_path):
     config = variant(tmp_path, *UPERNET)
     torch.manual_seed(0)
     check_deployments(tmp_path, config, randomize_(build_from_config(config)),
-                      ['onnxruntime'], label_maps_match)
+                      BACKENDS, label_maps_match)
 
 
 @pytest.mark.slow
