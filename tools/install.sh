@@ -35,9 +35,9 @@ import os
 
 WANT = {'mmengine': '0.10.7', 'mmcv': '2.1.0', 'mmdet': '3.3.0',
         'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0', 'mmdeploy': '1.3.1'}
-for name in ('torch', 'torchvision', *WANT, 'timm', 'pytest', 'pytest-xdist', 'hypothesis',
-             'onnxruntime', 'onnx', 'safetensors', 'pycocotools', 'aenum',
-             'multiprocess', 'six', 'prettytable', 'terminaltables',
+for name in ('torch', 'torchvision', *WANT, 'timm', 'pytest', 'pytest-xdist',
+             'hypothesis', 'onnxruntime', 'onnx', 'safetensors', 'pycocotools',
+             'aenum', 'multiprocess', 'six', 'prettytable', 'terminaltables',
              'openvino', 'evit_mm'):
     try:
         version = md.version(name)
