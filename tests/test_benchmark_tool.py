@@ -111,10 +111,11 @@ def test_compare_revisions_runs_a_folder(tmp_path):
     repo = os.path.dirname(TOOLS)
     assert tool.main([
         repo, '--archs', 'm0', '--batch-sizes', '1', '--rounds', '1',
-        '--warmup', '0', '--repeats', '1', '--threads', '1', '--json',
-        str(output)
+        '--warmup', '0', '--repeats', '1', '--threads', '1', '--clock',
+        'cpu', '--json', str(output)
     ]) == 0
     result = json.loads(output.read_text())
+    assert result['clock'] == 'cpu'
     assert result['rel_err_vs_timm'][repo] < 1e-5
     assert set(result['ratios'][repo]['m0 1']) == {'evit_mm',
                                                    'evit_mm deploy'}

@@ -23,8 +23,12 @@ import numpy as np
 import torch
 
 
-def interleaved(fns: Dict[str, Callable[[], object]], warmup: int,
-                repeats: int) -> Dict[str, List[float]]:
+def interleaved(
+        fns: Dict[str, Callable[[], object]],
+        warmup: int,
+        repeats: int,
+        clock: Callable[[], float] = time.perf_counter
+) -> Dict[str, List[float]]:
     """Seconds per call of each function, calling them in turn (the order
     rotated each round).
 
@@ -32,6 +36,10 @@ def interleaved(fns: Dict[str, Callable[[], object]], warmup: int,
         fns (dict): Name to a function without arguments.
         warmup (int): Untimed rounds first.
         repeats (int): Timed rounds.
+        clock (callable): The clock read around each call: wall time by
+            default; ``time.process_time`` counts this process's CPU time,
+            which other jobs on the machine hardly change (use it with one
+            thread, since waiting threads may spin).
 
     Returns:
         dict: name to ``repeats`` durations in seconds.
@@ -44,9 +52,9 @@ def interleaved(fns: Dict[str, Callable[[], object]], warmup: int,
     for round_ in range(repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
+            start = clock()
             fns[name]()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 

@@ -9,9 +9,13 @@ The revisions take turns over several rounds (the order rotated), and the
 median ratio over the rounds is printed, so that a load that changes during
 the comparison affects every revision alike.
 
+On a machine shared with other jobs, ``--clock cpu --threads 1`` times the
+CPU time each call takes instead of the wall time it waits.
+
 Usage:
     python tools/analysis_tools/compare_revisions.py REV [REV ...] \\
-        [--archs m0 m4] [--batch-sizes 1 16] [--threads 2] [--rounds 3]
+        [--archs m0 m4] [--batch-sizes 1 16] [--threads 2] [--rounds 3] \\
+        [--clock wall|cpu]
 """
 import argparse
 import importlib.util
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from types import ModuleType
 from typing import Dict, List
 
@@ -45,6 +50,7 @@ def harness_module(name: str) -> ModuleType:
 
 timing = harness_module('timing')
 numerics = harness_module('numerics')
+CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,6 +70,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument(
+        '--clock',
+        choices=CLOCKS,
+        default='wall',
+        help='wall time, or the CPU time of the measuring process')
     parser.add_argument('--json', help='also write the numbers here')
     parser.add_argument(
         '--measure', action='store_true', help=argparse.SUPPRESS)
@@ -110,7 +121,8 @@ def measure(args: argparse.Namespace) -> Dict[str, dict]:
                 expected = fns['timm']()
                 errors = [numerics.relative_error(fns[name]()[-1], expected)
                           for name in ('evit_mm', 'evit_mm deploy')]
-                times = timing.interleaved(fns, args.warmup, args.repeats)
+                times = timing.interleaved(fns, args.warmup, args.repeats,
+                                           CLOCKS[args.clock])
             results[f'{arch} {batch}'] = {
                 name: statistics.median(samples) * 1e3
                 for name, samples in times.items()
@@ -140,7 +152,8 @@ def run_child(path: str, args: argparse.Namespace) -> Dict[str, dict]:
         os.path.abspath(__file__), '--measure', '--threads',
         str(args.threads), '--warmup',
         str(args.warmup), '--repeats',
-        str(args.repeats), '--archs', *args.archs, '--batch-sizes',
+        str(args.repeats), '--clock', args.clock, '--archs', *args.archs,
+        '--batch-sizes',
         *map(str, args.batch_sizes)
     ]
     env = dict(os.environ, PYTHONPATH=path)
@@ -179,7 +192,7 @@ def main(argv=None) -> int:
     cases = [f'{a} {b}' for a in args.archs for b in args.batch_sizes]
     print(f'\nSpeed vs timm (median over {args.rounds} rounds of '
           f'{args.repeats} interleaved runs; {args.threads} threads; '
-          'backbone of the 224x224 classifier)')
+          f'{args.clock} time; backbone of the 224x224 classifier)')
     print(f'{"revision":<24}' + ''.join(
         f'{c + " normal":>14}{c + " fused":>14}' for c in cases) +
         '  rel err vs timm')
@@ -196,7 +209,8 @@ def main(argv=None) -> int:
             f'{errors[rev]:>17.1e}')
     if args.json:
         with open(args.json, 'w') as file:
-            json.dump(dict(threads=args.threads, rounds=args.rounds,
+            json.dump(dict(threads=args.threads, clock=args.clock,
+                           rounds=args.rounds,
                            repeats=args.repeats, ratios=table,
                            rel_err_vs_timm=errors), file, indent=1)
     return 0
