@@ -34,13 +34,16 @@ class CheckpointError(RuntimeError):
 
 
 def _refused(filename: str, err: Exception) -> CheckpointError:
-    lines = str(err).splitlines()
-    detail = next((line.strip() for line in lines if 'Unsupported global'
-                   in line or 'Refused' in line), lines[0] if lines else '')
+    message = str(err)
+    lines = [line.strip() for line in message.splitlines()]
+    found = re.search(r'GLOBAL ([\w.]+)', message)
+    reason = (f'it asks for {found.group(1)}, which is not on the allow-list'
+              if found else next((line for line in lines if 'Refused' in line),
+                                 lines[0] if lines else repr(err)))
     return CheckpointError(
         f'Refused to load {filename}: it holds objects other than tensors '
-        'and plain data (a pickle that may run code). Only weights are '
-        f'loaded; nothing in the file was executed. Details: {detail}')
+        f'and plain data (a pickle that may run code): {reason}. Only '
+        'weights are loaded; nothing in the file was executed.')
 
 
 def _weights_only_loader(loader: Callable) -> Callable:
