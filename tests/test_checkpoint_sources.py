@@ -140,6 +140,9 @@ def test_storage_prefix_registered_with_mmengine(served):
     assert_loaded(pretrained(f'{PREFIX}://{root}/tiny.pth'), weights)
     assert_loaded(pretrained(f'{PREFIX}://{root}/tiny.safetensors'),
                   weights)
+    # mmengine's own reads (load_from, resume, inferencers) too
+    checkpoint = _load_checkpoint(f'{PREFIX}://{root}/tiny.pth')
+    assert set(checkpoint['state_dict']) == {f'backbone.{k}' for k in weights}
     with pytest.raises(CheckpointError, match='Refused to load'):
         pretrained(f'{PREFIX}://{root}/evil.pth')
     assert not osp.exists(f'{root}/evil.pth.ran')

@@ -2,11 +2,11 @@
 
 Reads go through mmengine's ``CheckpointLoader`` (local paths, http(s)
 with one download per machine in a distributed run, ``open-mmlab://``,
-``torchvision://``, ``s3://``, ...) or, for a ``prefix://`` that only
-``mmengine.fileio`` knows (a storage registered with
-``mmengine.fileio.register_backend``), through that storage backend.
-Every read unpickles with ``weights_only=True`` and the allow-list of
-:mod:`.safety`, so a file that carries code cannot run it.
+``torchvision://``, ``s3://``, ...), which :func:`install_safe_loading`
+extends to every ``prefix://`` of a storage registered with
+``mmengine.fileio.register_backend``. Every read unpickles with
+``weights_only=True`` and the allow-list of :mod:`.safety`, so a file that
+carries code cannot run it.
 """
 import functools
 import io
@@ -14,7 +14,7 @@ import os
 import pickle
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Union
 from urllib.parse import urlparse
 
 import torch
@@ -46,6 +46,40 @@ def _refused(filename: str, err: Exception) -> CheckpointError:
         'weights are loaded; nothing in the file was executed.')
 
 
+def _storage_backend(filename: str) -> BaseStorageBackend:
+    """The ``mmengine.fileio`` backend of ``filename``'s prefix.
+
+    Raises:
+        CheckpointError: when no backend is registered for the prefix.
+    """
+    try:
+        return get_file_backend(filename)
+    except KeyError:
+        prefix = filename.split('://')[0]
+        raise CheckpointError(
+            f'Cannot read checkpoint {filename}: neither mmengine\'s '
+            f'CheckpointLoader nor mmengine.fileio handles the prefix '
+            f'{prefix!r}. Register a storage for it with '
+            f"mmengine.fileio.register_backend(..., prefixes='{prefix}')."
+        ) from None
+
+
+def _local_or_storage_loader(load_from_local: Callable) -> Callable:
+    """mmengine's local loader, extended to the ``prefix://`` paths that
+    only a storage backend registered with ``mmengine.fileio`` knows
+    (mmengine hands every path no other loader claims to the local one)."""
+
+    def load_from_local_or_storage(filename: str,
+                                   map_location: MapLocation = None):
+        if '://' not in filename:
+            return load_from_local(filename, map_location)
+        return torch.load(
+            io.BytesIO(_storage_backend(filename).get(filename)),
+            map_location=map_location, weights_only=True)
+
+    return load_from_local_or_storage
+
+
 def _weights_only_loader(loader: Callable) -> Callable:
     """``loader`` (an mmengine checkpoint loader) reading with
     ``weights_only=True``; a refused pickle is a :class:`CheckpointError`
@@ -64,39 +98,27 @@ def _weights_only_loader(loader: Callable) -> Callable:
 
 
 def install_safe_loading() -> None:
-    """Make every checkpoint read in this process safe and able to read the
-    toolboxes' checkpoints.
+    """Make every checkpoint read through mmengine in this process safe,
+    able to read the toolboxes' checkpoints, and able to read from any
+    storage registered with ``mmengine.fileio``.
 
     Adds :func:`~.safety.safe_globals` to torch's allow-list, and makes each
     loader of mmengine's ``CheckpointLoader`` read with
     ``weights_only=True`` (mmengine's URL loaders would unpickle anything).
-    The loaders themselves stay mmengine's: paths, caches, ``map_location``
-    and distributed downloads behave as in mmengine. ``import evit_mm``
-    calls it; calling it again changes nothing.
+    The loaders stay mmengine's (paths, caches, ``map_location`` and
+    distributed downloads behave as in mmengine), except that a
+    ``prefix://`` path no loader claims is read from the storage backend
+    registered for that prefix instead of failing as a missing local file.
+    ``import evit_mm`` calls it; calling it again changes nothing.
     """
     torch.serialization.add_safe_globals(safe_globals())
     for prefix, loader in list(CheckpointLoader._schemes.items()):
-        if not getattr(loader, 'reads_weights_only', False):
-            CheckpointLoader.register_scheme(
-                prefix, _weights_only_loader(loader), force=True)
-
-
-def _storage_backend(filename: str) -> Optional[BaseStorageBackend]:
-    """The ``mmengine.fileio`` backend of a ``prefix://`` path that
-    ``CheckpointLoader`` has no loader of its own for; None otherwise."""
-    if '://' not in filename or CheckpointLoader._get_checkpoint_loader(
-            filename) is not CheckpointLoader._schemes['']:
-        return None
-    try:
-        return get_file_backend(filename)
-    except KeyError:
-        prefix = filename.split('://')[0]
-        raise CheckpointError(
-            f'Cannot read checkpoint {filename}: neither mmengine\'s '
-            f'CheckpointLoader nor mmengine.fileio handles the prefix '
-            f'{prefix!r}. Register a storage for it with '
-            f"mmengine.fileio.register_backend(..., prefixes='{prefix}')."
-        ) from None
+        if getattr(loader, 'reads_weights_only', False):
+            continue
+        if prefix == '':
+            loader = _local_or_storage_loader(loader)
+        CheckpointLoader.register_scheme(
+            prefix, _weights_only_loader(loader), force=True)
 
 
 def _download_once(url: str) -> str:
@@ -125,7 +147,7 @@ def _read_safetensors(filename: str, map_location: MapLocation) -> dict:
     from safetensors.torch import load
     if filename.startswith(('http://', 'https://')):
         filename = _download_once(filename)
-    state_dict = load(get_file_backend(filename).get(filename))
+    state_dict = load(_storage_backend(filename).get(filename))
     if isinstance(map_location, (str, torch.device)):
         state_dict = {k: v.to(map_location) for k, v in state_dict.items()}
     return state_dict
@@ -152,10 +174,6 @@ def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
         with weights_only():
             if filename.endswith('.safetensors'):
                 checkpoint = _read_safetensors(filename, map_location)
-            elif (backend := _storage_backend(filename)) is not None:
-                checkpoint = torch.load(
-                    io.BytesIO(backend.get(filename)),
-                    map_location=map_location, weights_only=True)
             else:
                 checkpoint = CheckpointLoader.load_checkpoint(
                     filename, map_location)
