@@ -13,8 +13,9 @@ import io
 import os
 import pickle
 import re
+import zipfile
 from collections import OrderedDict
-from typing import Callable, Dict, Union
+from typing import Callable, Dict, Optional, Union
 from urllib.parse import urlparse
 
 import torch
@@ -33,17 +34,33 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 
-def _refused(filename: str, err: Exception) -> CheckpointError:
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+
+
+def _content_error(filename: str,
+                   err: Exception) -> Optional[CheckpointError]:
+    """A :class:`CheckpointError` naming ``filename`` for what ``torch.load``
+    raises on a file's content: a pickle refused by ``weights_only`` loading,
+    or a truncated or foreign file; None for other errors."""
     message = str(err)
-    lines = [line.strip() for line in message.splitlines()]
-    found = re.search(r'GLOBAL ([\w.]+)', message)
-    reason = (f'it asks for {found.group(1)}, which is not on the allow-list'
-              if found else next((line for line in lines if 'Refused' in line),
-                                 lines[0] if lines else repr(err)))
-    return CheckpointError(
-        f'Refused to load {filename}: it holds objects other than tensors '
-        f'and plain data (a pickle that may run code): {reason}. Only '
-        'weights are loaded; nothing in the file was executed.')
+    if isinstance(err, pickle.UnpicklingError) and (
+            'Weights only load failed' in message or 'Refused' in message):
+        found = re.search(r'GLOBAL ([\w.]+)', message)
+        reason = (f'it asks for {found.group(1)}, which is not on the '
+                  'allow-list' if found else next(
+                      (line.strip() for line in message.splitlines()
+                       if 'Refused' in line), _first_line(err)))
+        return CheckpointError(
+            f'Refused to load {filename}: it holds objects other than '
+            f'tensors and plain data (a pickle that may run code): {reason}. '
+            'Only weights are loaded; nothing in the file was executed.')
+    if 'PytorchStreamReader' in message or isinstance(
+            err, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)):
+        return CheckpointError(
+            f'Cannot read checkpoint {filename} (truncated or not a PyTorch '
+            f'checkpoint): {_first_line(err)}')
+    return None
 
 
 def _storage_backend(filename: str) -> BaseStorageBackend:
@@ -82,16 +99,20 @@ def _local_or_storage_loader(load_from_local: Callable) -> Callable:
 
 def _weights_only_loader(loader: Callable) -> Callable:
     """``loader`` (an mmengine checkpoint loader) reading with
-    ``weights_only=True``; a refused pickle is a :class:`CheckpointError`
-    naming the file."""
+    ``weights_only=True``; a refused pickle or a truncated file is a
+    :class:`CheckpointError` (a ``RuntimeError``) naming the file, other
+    errors are the loader's."""
 
     @functools.wraps(loader)
     def load(filename: str, map_location: MapLocation = None):
         with weights_only():
             try:
                 return loader(filename, map_location)
-            except pickle.UnpicklingError as err:
-                raise _refused(filename, err) from err
+            except Exception as err:
+                error = _content_error(filename, err)
+                if error is None:
+                    raise
+                raise error from err
 
     load.reads_weights_only = True
     return load
@@ -182,14 +203,9 @@ def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
     except FileNotFoundError as err:
         raise CheckpointError(
             f'Checkpoint file not found: {filename}') from err
-    except pickle.UnpicklingError as err:
-        raise _refused(filename, err) from err
     except Exception as err:  # anything else means "unreadable"
-        message = str(err).splitlines()[0] if str(err) else repr(err)
-        hint = (' (truncated or not a PyTorch checkpoint)' if isinstance(
-            err, (RuntimeError, EOFError, ValueError)) else '')
-        raise CheckpointError(
-            f'Cannot read checkpoint {filename}{hint}: {message}') from err
+        raise _content_error(filename, err) or CheckpointError(
+            f'Cannot read checkpoint {filename}: {_first_line(err)}') from err
     if not isinstance(checkpoint, dict):
         raise CheckpointError(
             f'{filename} holds a {type(checkpoint).__name__}, not a dict of '
