@@ -47,13 +47,14 @@ def _content_error(filename: str,
     if isinstance(err, pickle.UnpicklingError) and (
             'Weights only load failed' in message or 'Refused' in message):
         found = re.search(r'GLOBAL ([\w.]+)', message)
-        reason = (f'it asks for {found.group(1)}, which is not on the '
-                  'allow-list' if found else next(
-                      (line.strip() for line in message.splitlines()
-                       if 'Refused' in line), _first_line(err)))
+        reason = next((line.strip() for line in message.splitlines()
+                       if 'Refused' in line), None) or (
+                           f'it asks for {found.group(1)}, which is not on '
+                           'the allow-list' if found else _first_line(err))
         return CheckpointError(
             f'Refused to load {filename}: it holds objects other than '
-            f'tensors and plain data (a pickle that may run code): {reason}. '
+            f'tensors and plain data (a pickle that may run code): '
+            f'{reason.rstrip(".")}. '
             'Only weights are loaded; nothing in the file was executed.')
     if 'PytorchStreamReader' in message or isinstance(
             err, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)):
