@@ -20,7 +20,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from evit_mm.engine import use_safe_checkpoint_loading  # noqa: E402
 from evit_mm.engine.image_cli import (add_image_check_arguments,  # noqa: E402
                                       demo_images, require_scope)
 
@@ -48,7 +47,6 @@ def main(argv=None) -> int:
     require_scope(args.config, 'mmpretrain')
     scan = demo_images(args.inputs, None, args.strict, args.max_pixels)
     from mmpretrain.apis import ImageClassificationInferencer
-    use_safe_checkpoint_loading()
     inferencer = ImageClassificationInferencer(
         model=args.config, pretrained=args.checkpoint, device=args.device)
     classes = inferencer.classes

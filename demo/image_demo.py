@@ -22,8 +22,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
-                            use_safe_checkpoint_loading)
 from evit_mm.engine.image_cli import (demo_images, demo_parser,  # noqa: E402
                                       require_scope)
 
@@ -44,8 +42,6 @@ def main(argv=None) -> int:
     scan = demo_images(args.inputs, args.out_dir, args.strict,
                        args.max_pixels)
     from mmdet.apis import DetInferencer
-    allow_mmengine_checkpoints()
-    use_safe_checkpoint_loading()
     inferencer = DetInferencer(model=args.config, weights=args.weights,
                                device=args.device, show_progress=False)
     inferencer([image.path for image in scan.images],

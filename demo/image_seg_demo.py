@@ -30,8 +30,6 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
-                            use_safe_checkpoint_loading)
 from evit_mm.engine.image_cli import (demo_images, demo_parser,  # noqa: E402
                                       require_scope)
 
@@ -64,8 +62,6 @@ def main(argv=None) -> int:
     scan = demo_images(args.inputs, args.out_dir, args.strict,
                        args.max_pixels)
     from mmseg.apis import MMSegInferencer
-    allow_mmengine_checkpoints()
-    use_safe_checkpoint_loading()
     inferencer = MMSegInferencer(model=args.config, weights=args.weights,
                                  device=args.device)
     metainfo = cfg.get('test_dataloader', {}).get('dataset', {}).get(

@@ -1,13 +1,14 @@
 """Pretrained loading: official, timm (.pth, .safetensors) and evit_mm
 layouts, bias-table resizing, the converter tool, safe loading and errors."""
+import math
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import timm
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from evit_mm.checkpoint import CheckpointError, load_backbone_checkpoint
@@ -67,6 +68,30 @@ def test_official_layout_into_classifier_windows(arch, tmp_path):
         pretrained(arch, path, window_size=(7, 7, 4)), imagenet, (224, 224))
 
 
+def keys_cubic(x: float, a: float = -0.75) -> float:
+    """Keys' cubic convolution kernel (1981) with PyTorch's a = -0.75."""
+    x = abs(x)
+    if x <= 1:
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1
+    if x < 2:
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+    return 0.
+
+
+def bicubic_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """The 1-D resampling matrix of the official downstream loader's rule,
+    ``F.interpolate(mode='bicubic', align_corners=False)``, written out:
+    output sample i sits at (i + 0.5) * size_in / size_out - 0.5 in input
+    coordinates and mixes its four nearest input samples with Keys'
+    kernel, taking samples beyond the border from the edge."""
+    matrix = np.zeros((size_out, size_in))
+    for i in range(size_out):
+        source = (i + 0.5) * size_in / size_out - 0.5
+        for j in range(math.floor(source) - 1, math.floor(source) + 3):
+            matrix[i, min(max(j, 0), size_in - 1)] += keys_cubic(source - j)
+    return matrix
+
+
 def test_resized_tables_follow_bicubic_rule(tmp_path):
     imagenet = timm_model('m0', 224)
     path = tmp_path / 'official.pth'
@@ -74,13 +99,14 @@ def test_resized_tables_follow_bicubic_rule(tmp_path):
     model = EfficientViT('m0')
     report = load_backbone_checkpoint(model, str(path))
     assert len(report['resized']) == 3  # the three stage-3 blocks
+    resample = bicubic_matrix(4, 7)
     for i in range(3):
         table = imagenet.stages[2].blocks[i].mixer.m.attn.attention_biases
-        expected = F.interpolate(
-            table.detach().view(1, 4, 4, 4), size=(7, 7),
-            mode='bicubic').view(4, 49)
+        maps = table.detach().double().numpy().reshape(4, 4, 4)
+        expected = np.stack([resample @ m @ resample.T for m in maps])
         actual = model.stages[2].blocks[i].mixer.branch.attn.attention_biases
-        assert torch.allclose(actual, expected, atol=1e-6)
+        np.testing.assert_allclose(
+            actual.detach().numpy().reshape(4, 7, 7), expected, atol=1e-5)
 
 
 def test_timm_safetensors(tmp_path):
@@ -147,7 +173,8 @@ def test_other_model_is_an_error(tmp_path):
     path = tmp_path / 'resnet.pth'
     torch.save({'conv1.weight': torch.zeros(64, 3, 7, 7),
                 'fc.weight': torch.zeros(10, 64)}, path)
-    with pytest.raises(CheckpointError, match='does not fit'):
+    with pytest.raises(CheckpointError,
+                       match='resnet.pth .* holds weights of another model'):
         pretrained('m0', path)
 
 

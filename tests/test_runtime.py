@@ -13,9 +13,10 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from evit_mm.checkpoint import CheckpointError, read_checkpoint
-from evit_mm.engine import (allow_mmengine_checkpoints, apply_test_options,
-                            apply_train_options, setup_distributed)
+from evit_mm.checkpoint import (CheckpointError, install_safe_loading,
+                                read_checkpoint)
+from evit_mm.engine import (apply_test_options, apply_train_options,
+                            setup_distributed)
 
 
 class ToyModel(BaseModel):
@@ -85,7 +86,6 @@ def clean_allow_list():
 def toy_runs(tmp_path_factory):
     """A 3-epoch run, and the same run resumed from its epoch-1 checkpoint
     in another folder (as if it had stopped there)."""
-    allow_mmengine_checkpoints()
     full = tmp_path_factory.mktemp('full')
     _runner(full, 3).train()
     resumed = tmp_path_factory.mktemp('resumed')
@@ -100,7 +100,7 @@ def test_mmengine_checkpoint_needs_and_gets_the_allow_list(
     path = str(toy_runs[0] / 'epoch_1.pth')
     with pytest.raises(Exception, match='Weights only load failed'):
         torch.load(path, weights_only=True)
-    allow_mmengine_checkpoints()
+    install_safe_loading()
     checkpoint = torch.load(path, weights_only=True)
     buffer = checkpoint['message_hub']['log_scalars']['train/loss']
     assert buffer.mean() > 0
@@ -116,7 +116,7 @@ def test_other_getattr_uses_are_refused(tmp_path, clean_allow_list):
 
     path = str(tmp_path / 'evil.pth')
     torch.save({'x': Payload()}, path)
-    allow_mmengine_checkpoints()
+    install_safe_loading()
     with pytest.raises(Exception, match="Refused getattr\\(str, 'upper'\\)"):
         torch.load(path, weights_only=True)
     with pytest.raises(CheckpointError, match='Refused'):

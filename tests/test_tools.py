@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from evit_mm.datasets.synthetic import generate
-from evit_mm.engine import allow_mmengine_checkpoints
 from tool_helpers import run_command, run_script
 
 pytestmark = pytest.mark.slow
@@ -61,7 +60,6 @@ model = dict(test_cfg=dict(score_thr=0.))
 
 
 def _load(path):
-    allow_mmengine_checkpoints()
     return torch.load(str(path), weights_only=True)
 
 

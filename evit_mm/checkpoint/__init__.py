@@ -9,9 +9,10 @@ Layouts understood:
 * ``evit_mm``: this package's own names, bare or inside a whole model
   (``backbone.`` / ``head.`` prefixes, mmengine ``{'state_dict': ...}``).
 
-Everything is read with ``torch.load(weights_only=True)`` (plus an explicit
-allow-list of the plain types mmengine stores in its checkpoints), so a file
-that carries code cannot run it.
+Files are read through mmengine's loaders, from anywhere they reach, with
+``torch.load(weights_only=True)`` plus an explicit allow-list of the plain
+types the OpenMMLab toolboxes store (:mod:`.safety`), so a file that
+carries code cannot run it.
 
 The package knows state dicts, not model classes: :mod:`.io` reads files,
 :mod:`.convert` renames, fuses and resizes weights, :mod:`.loading` fits
@@ -20,13 +21,15 @@ them into a given module. The models import it, never the reverse.
 from .convert import (convert_to_evit, detect_layout, fuse_state_dict,
                       guess_arch, resize_attention_biases)
 from .io import (CheckpointError, StateDict, extract_state_dict,
-                 read_checkpoint, safe_globals, safe_torch_load)
-from .loading import adapt_model_state_dict, load_backbone_checkpoint
+                 install_safe_loading, read_checkpoint)
+from .loading import (adapt_model_state_dict, check_fit,
+                      load_backbone_checkpoint)
+from .safety import safe_globals, weights_only
 
 __all__ = [
-    'CheckpointError', 'StateDict', 'adapt_model_state_dict',
+    'CheckpointError', 'StateDict', 'adapt_model_state_dict', 'check_fit',
     'convert_to_evit', 'detect_layout', 'extract_state_dict',
-    'fuse_state_dict', 'guess_arch', 'load_backbone_checkpoint',
-    'read_checkpoint', 'resize_attention_biases', 'safe_globals',
-    'safe_torch_load'
+    'fuse_state_dict', 'guess_arch', 'install_safe_loading',
+    'load_backbone_checkpoint', 'read_checkpoint', 'resize_attention_biases',
+    'safe_globals', 'weights_only'
 ]

@@ -1,113 +1,212 @@
-"""Safe reading of checkpoint files: tensors and an explicit allow-list of
-the plain types mmengine stores, never code."""
+"""Reading checkpoints from anywhere mmengine can, safely.
+
+Reads go through mmengine's ``CheckpointLoader`` (local paths, http(s)
+with one download per machine in a distributed run, ``open-mmlab://``,
+``torchvision://``, ``s3://``, ...), which :func:`install_safe_loading`
+extends to every ``prefix://`` of a storage registered with
+``mmengine.fileio.register_backend``. Every read unpickles with
+``weights_only=True`` and the allow-list of :mod:`.safety`, so a file that
+carries code cannot run it.
+"""
+import functools
+import io
 import os
 import pickle
 import re
+import zipfile
 from collections import OrderedDict
-from typing import Dict
+from typing import Callable, Dict, Optional, Union
+from urllib.parse import urlparse
 
-import numpy as np
 import torch
+from mmengine.dist import get_dist_info
+from mmengine.fileio import get_file_backend
+from mmengine.fileio.backends import BaseStorageBackend
+from mmengine.runner import CheckpointLoader
+
+from .safety import safe_globals, weights_only
 
 StateDict = Dict[str, torch.Tensor]
+MapLocation = Union[None, str, torch.device, Callable, dict]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 
-def _numpy_safe_globals() -> list:
-    """numpy types that mmengine's message hub stores in checkpoints."""
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+
+
+def _content_error(filename: str,
+                   err: Exception) -> Optional[CheckpointError]:
+    """A :class:`CheckpointError` naming ``filename`` for what ``torch.load``
+    raises on a file's content: a pickle refused by ``weights_only`` loading,
+    or a truncated or foreign file; None for other errors."""
+    message = str(err)
+    if isinstance(err, pickle.UnpicklingError) and (
+            'Weights only load failed' in message or 'Refused' in message):
+        found = re.search(r'GLOBAL ([\w.]+)', message)
+        reason = next((line.strip() for line in message.splitlines()
+                       if 'Refused' in line), None) or (
+                           f'it asks for {found.group(1)}, which is not on '
+                           'the allow-list' if found else _first_line(err))
+        return CheckpointError(
+            f'Refused to load {filename}: it holds objects other than '
+            f'tensors and plain data (a pickle that may run code): '
+            f'{reason.rstrip(".")}. '
+            'Only weights are loaded; nothing in the file was executed.')
+    if 'PytorchStreamReader' in message or isinstance(
+            err, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)):
+        return CheckpointError(
+            f'Cannot read checkpoint {filename} (truncated or not a PyTorch '
+            f'checkpoint): {_first_line(err)}')
+    return None
+
+
+def _storage_backend(filename: str) -> BaseStorageBackend:
+    """The ``mmengine.fileio`` backend of ``filename``'s prefix.
+
+    Raises:
+        CheckpointError: when no backend is registered for the prefix.
+    """
     try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar
-    dtypes = [
-        type(np.dtype(name)) for name in ('float64', 'float32', 'float16',
-                                          'int64', 'int32', 'bool', 'uint8')
-    ]
-    return [np.ndarray, np.dtype, _reconstruct, scalar, *dtypes]
+        return get_file_backend(filename)
+    except KeyError:
+        prefix = filename.split('://')[0]
+        raise CheckpointError(
+            f'Cannot read checkpoint {filename}: neither mmengine\'s '
+            f'CheckpointLoader nor mmengine.fileio handles the prefix '
+            f'{prefix!r}. Register a storage for it with '
+            f"mmengine.fileio.register_backend(..., prefixes='{prefix}')."
+        ) from None
 
 
-def _history_buffer_getattr(owner, name: str):
-    """Stands in for ``getattr`` while unpickling, where the only use
-    allowed is the one mmengine's ``HistoryBuffer`` makes: its state stores
-    its statistics methods, pickled as ``getattr(HistoryBuffer, 'mean')``.
-    Every other lookup is refused (a free ``getattr`` would let a pickle
-    reach and call arbitrary functions)."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    methods = {'min', 'max', 'mean', 'current'} | set(
-        HistoryBuffer._statistics_methods)
-    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and \
-            name in methods:
-        return getattr(owner, name)
-    raise pickle.UnpicklingError(
-        f'Refused getattr({type(owner).__name__}, {name!r}) while loading a '
-        'checkpoint: only the statistics methods of mmengine\'s '
-        'HistoryBuffer may be looked up.')
+def _local_or_storage_loader(load_from_local: Callable) -> Callable:
+    """mmengine's local loader, extended to the ``prefix://`` paths that
+    only a storage backend registered with ``mmengine.fileio`` knows
+    (mmengine hands every path no other loader claims to the local one)."""
+
+    def load_from_local_or_storage(filename: str,
+                                   map_location: MapLocation = None):
+        if '://' not in filename:
+            return load_from_local(filename, map_location)
+        return torch.load(
+            io.BytesIO(_storage_backend(filename).get(filename)),
+            map_location=map_location, weights_only=True)
+
+    return load_from_local_or_storage
 
 
-def safe_globals() -> list:
-    """The allow-list of non-tensor types accepted when unpickling: numpy
-    arrays/scalars and mmengine's ``HistoryBuffer`` (training logs), with
-    the restricted ``getattr`` its pickled state needs."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-    return _numpy_safe_globals() + [
-        HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')
-    ]
+def _weights_only_loader(loader: Callable) -> Callable:
+    """``loader`` (an mmengine checkpoint loader) reading with
+    ``weights_only=True``; a refused pickle or a truncated file is a
+    :class:`CheckpointError` (a ``RuntimeError``) naming the file, other
+    errors are the loader's."""
+
+    @functools.wraps(loader)
+    def load(filename: str, map_location: MapLocation = None):
+        with weights_only():
+            try:
+                return loader(filename, map_location)
+            except Exception as err:
+                error = _content_error(filename, err)
+                if error is None:
+                    raise
+                raise error from err
+
+    load.reads_weights_only = True
+    return load
 
 
-def safe_torch_load(filename: str, map_location='cpu'):
-    """``torch.load`` restricted to tensors and :func:`safe_globals`.
+def install_safe_loading() -> None:
+    """Make every checkpoint read through mmengine in this process safe,
+    able to read the toolboxes' checkpoints, and able to read from any
+    storage registered with ``mmengine.fileio``.
+
+    Adds :func:`~.safety.safe_globals` to torch's allow-list, and makes each
+    loader of mmengine's ``CheckpointLoader`` read with
+    ``weights_only=True`` (mmengine's URL loaders would unpickle anything).
+    The loaders stay mmengine's (paths, caches, ``map_location`` and
+    distributed downloads behave as in mmengine), except that a
+    ``prefix://`` path no loader claims is read from the storage backend
+    registered for that prefix instead of failing as a missing local file.
+    ``import evit_mm`` calls it; calling it again changes nothing.
+    """
+    torch.serialization.add_safe_globals(safe_globals())
+    for prefix, loader in list(CheckpointLoader._schemes.items()):
+        if getattr(loader, 'reads_weights_only', False):
+            continue
+        if prefix == '':
+            loader = _local_or_storage_loader(loader)
+        CheckpointLoader.register_scheme(
+            prefix, _weights_only_loader(loader), force=True)
+
+
+def _download_once(url: str) -> str:
+    """A local copy of ``url`` in torch's hub cache. In a distributed run
+    rank 0 downloads first and the others find its copy (as mmengine's
+    ``load_from_http`` does for ``.pth`` files)."""
+    path = os.path.join(torch.hub.get_dir(), 'checkpoints',
+                        os.path.basename(urlparse(url).path))
+
+    def fetch():
+        if not os.path.isfile(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            torch.hub.download_url_to_file(url, path)
+
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        fetch()
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            fetch()
+    return path
+
+
+def _read_safetensors(filename: str, map_location: MapLocation) -> dict:
+    from safetensors.torch import load
+    if filename.startswith(('http://', 'https://')):
+        filename = _download_once(filename)
+    state_dict = load(_storage_backend(filename).get(filename))
+    if isinstance(map_location, (str, torch.device)):
+        state_dict = {k: v.to(map_location) for k, v in state_dict.items()}
+    return state_dict
+
+
+def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
+    """Read a checkpoint (``.pth`` or ``.safetensors``) from a local path,
+    a URL or any prefix mmengine knows, into a dict, safely.
+
+    Args:
+        filename (str): Local path, ``http(s)://``, ``open-mmlab://``,
+            ``torchvision://``, ``s3://`` ... or a ``prefix://`` registered
+            with ``mmengine.fileio.register_backend``.
+        map_location: As in :func:`torch.load`; a device (name) for
+            ``.safetensors`` files. Defaults to ``'cpu'``.
 
     Raises:
         CheckpointError: naming the file, when it is missing, unreadable,
             truncated, or holds objects outside the allow-list (such as code
             to run at unpickling time, which is never executed).
     """
-    if not os.path.isfile(filename):
-        raise CheckpointError(f'Checkpoint file not found: {filename}')
+    filename = str(filename)
     try:
-        with torch.serialization.safe_globals(safe_globals()):
-            return torch.load(
-                filename, map_location=map_location, weights_only=True)
-    except Exception as err:  # every failure here means "unreadable"
-        message = str(err)
-        if 'Weights only load failed' in message or 'Unsupported global' \
-                in message or 'unpickl' in message.lower():
-            raise CheckpointError(
-                f'Refused to load {filename}: it holds objects other than '
-                'tensors and plain data (a pickle that may run code). Only '
-                'weights are loaded; nothing in the file was executed. '
-                f'Details: {message.splitlines()[0]}') from err
+        with weights_only():
+            if filename.endswith('.safetensors'):
+                checkpoint = _read_safetensors(filename, map_location)
+            else:
+                checkpoint = CheckpointLoader.load_checkpoint(
+                    filename, map_location)
+    except CheckpointError:
+        raise
+    except FileNotFoundError as err:
         raise CheckpointError(
-            f'Cannot read checkpoint {filename} (truncated or not a PyTorch '
-            f'checkpoint): {message.splitlines()[0] if message else err!r}'
-        ) from err
-
-
-def read_checkpoint(filename: str) -> dict:
-    """Read a local path or http(s) URL (``.pth`` or ``.safetensors``) into a
-    dict, safely. URLs are cached by :func:`torch.hub.download_url_to_file`
-    in torch's hub directory."""
-    if filename.startswith(('http://', 'https://')):
-        cache_dir = os.path.join(torch.hub.get_dir(), 'checkpoints')
-        os.makedirs(cache_dir, exist_ok=True)
-        local = os.path.join(cache_dir, os.path.basename(filename))
-        if not os.path.isfile(local):
-            torch.hub.download_url_to_file(filename, local)
-        filename = local
-    if filename.endswith('.safetensors'):
-        if not os.path.isfile(filename):
-            raise CheckpointError(f'Checkpoint file not found: {filename}')
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-        try:
-            return load_file(filename)
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(
-                f'Cannot read safetensors file {filename}: {err}') from err
-    checkpoint = safe_torch_load(filename)
+            f'Checkpoint file not found: {filename}') from err
+    except Exception as err:  # anything else means "unreadable"
+        raise _content_error(filename, err) or CheckpointError(
+            f'Cannot read checkpoint {filename}: {_first_line(err)}') from err
     if not isinstance(checkpoint, dict):
         raise CheckpointError(
             f'{filename} holds a {type(checkpoint).__name__}, not a dict of '
@@ -125,4 +224,3 @@ def extract_state_dict(checkpoint: dict) -> StateDict:
     return OrderedDict(
         (re.sub(r'^module\.', '', k), v) for k, v in checkpoint.items()
         if isinstance(v, torch.Tensor))
-

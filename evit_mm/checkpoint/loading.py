@@ -1,14 +1,94 @@
 """Fitting converted weights into a given EfficientViT backbone or whole
-model, strictly, with a report of what was loaded, resized and left out."""
+model, strictly, with a report of what was loaded, resized and left out;
+and the one check of whether a checkpoint fits a model."""
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from mmengine.logging import print_log
 
 from .convert import (convert_to_evit, fuse_state_dict, guess_arch,
                       resize_attention_biases)
-from .io import CheckpointError, StateDict, extract_state_dict, read_checkpoint
+from .io import (CheckpointError, MapLocation, StateDict, extract_state_dict,
+                 read_checkpoint)
+
+FIT_PROBLEMS = ('missing', 'unexpected', 'shape mismatch')
+
+
+def _names(keys: Iterable[str], limit: int = 6) -> str:
+    keys = list(keys)
+    more = f' and {len(keys) - limit} more' if len(keys) > limit else ''
+    return f'{keys[:limit]}{more}'
+
+
+def check_fit(weights: Mapping, target: Mapping, filename: str, model: str,
+              problems: Sequence[str] = FIT_PROBLEMS,
+              presets: Optional[Mapping[str, dict]] = None,
+              arch: Optional[str] = None) -> None:
+    """Refuse weights that do not fit a model's state dict.
+
+    Args:
+        weights (Mapping): The file's tensors, named as in ``target``.
+        target (Mapping): The model's state dict.
+        filename (str): The file, for the message.
+        model (str): What the model is, for the message (``'this
+            RetinaNet'``).
+        problems (Sequence[str]): Which of ``'missing'``, ``'unexpected'``
+            and ``'shape mismatch'`` are errors. With none, the weights only
+            need a tensor in common with the model.
+        presets (Mapping[str, dict], optional): Arch presets of an
+            EfficientViT (``arch_zoo``): the message then names the preset
+            the file looks like, when it is not ``arch``.
+        arch (str, optional): The model's arch.
+
+    Raises:
+        CheckpointError: naming the file, the model and the offending keys.
+    """
+    if not any(k in target for k in weights):
+        raise CheckpointError(
+            f'{filename} holds weights of another model: none of its '
+            f'{len(weights)} tensors {_names(weights)} is a tensor of '
+            f'{model} {_names(target)}.')
+    found = {
+        'missing': [k for k in target if k not in weights],
+        'unexpected': [k for k in weights if k not in target],
+        'shape mismatch': [
+            f'{k}: file {tuple(weights[k].shape)}, model '
+            f'{tuple(target[k].shape)}' for k in weights
+            if k in target and weights[k].shape != target[k].shape
+        ],
+    }
+    found = {name: found[name] for name in problems if found[name]}
+    if not found:
+        return
+    hint = ''
+    if presets is not None:
+        file_arch = guess_arch(weights, presets)
+        if file_arch is None:
+            hint = 'its weights match no preset arch; '
+        elif file_arch != arch:
+            hint = f'it looks like arch {file_arch!r}; '
+    raise CheckpointError(
+        f'{filename} does not fit {model}: {hint}' +
+        '; '.join(f'{name} ({len(keys)}): {_names(keys)}'
+                  for name, keys in found.items()))
+
+
+def _resize_tables(weights: StateDict, target: StateDict,
+                   prefix: str = '') -> List[str]:
+    """Resize, in place, the attention-bias tables of ``weights`` (named
+    ``prefix`` + a key of ``target``) whose size is not the model's; the
+    keys resized."""
+    resized = []
+    for key, value in weights.items():
+        name = key[len(prefix):]
+        if key.startswith(prefix) and name.endswith('attention_biases') and \
+                name in target and value.dim() == 2 and \
+                value.shape != target[name].shape:
+            window = int(round(target[name].shape[1]**0.5))
+            weights[key] = resize_attention_biases(value, window)
+            resized.append(key)
+    return resized
 
 
 def _select_backbone(state_dict: StateDict, prefix: Optional[str],
@@ -34,6 +114,7 @@ def _select_backbone(state_dict: StateDict, prefix: Optional[str],
 def load_backbone_checkpoint(backbone: nn.Module,
                              filename: str,
                              prefix: Optional[str] = None,
+                             map_location: MapLocation = 'cpu',
                              logger: str = 'current') -> Dict[str, list]:
     """Load an official, timm or evit_mm checkpoint into an EfficientViT
     backbone, strictly.
@@ -45,9 +126,12 @@ def load_backbone_checkpoint(backbone: nn.Module,
 
     Args:
         backbone (nn.Module): An :class:`EfficientViT`.
-        filename (str): Path or URL of the checkpoint.
+        filename (str): Path, URL or any location
+            :func:`~evit_mm.checkpoint.read_checkpoint` reads.
         prefix (str, optional): Prefix of the backbone's keys in the file
             (e.g. ``'backbone.'``); by default ``backbone.`` when present.
+        map_location: Where tensors are read to, as in :func:`torch.load`.
+            Defaults to ``'cpu'``.
         logger (str): mmengine logger for the load report.
 
     Returns:
@@ -59,42 +143,17 @@ def load_backbone_checkpoint(backbone: nn.Module,
             arch the file looks like when shapes disagree.
     """
     state_dict, layout = convert_to_evit(
-        extract_state_dict(read_checkpoint(filename)))
+        extract_state_dict(read_checkpoint(filename, map_location)))
     weights, dropped = _select_backbone(state_dict, prefix, filename)
     target = backbone.state_dict()
     if any(k.endswith('.bn.running_var') for k in weights) and not any(
             k.endswith('.bn.running_var') for k in target):
         weights = fuse_state_dict(weights)
-
-    resized = []
-    for key, value in weights.items():
-        if key.endswith('attention_biases') and key in target and \
-                value.dim() == 2 and value.shape != target[key].shape:
-            window = int(round(target[key].shape[1]**0.5))
-            weights[key] = resize_attention_biases(value, window)
-            resized.append(key)
-
-    missing = [k for k in target if k not in weights]
-    unexpected = [k for k in weights if k not in target]
-    mismatched = [
-        f'{k}: file {tuple(weights[k].shape)} vs model '
-        f'{tuple(target[k].shape)}' for k in weights
-        if k in target and weights[k].shape != target[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        model_arch = getattr(backbone, 'arch', '?')
-        file_arch = guess_arch(weights, getattr(backbone, 'arch_zoo', {}))
-        hint = (f' The file looks like arch {file_arch!r}, the model is '
-                f'{model_arch!r}.' if file_arch and file_arch != model_arch
-                else '')
-        details = '; '.join(
-            f'{name} ({len(keys)}): {keys[:6]}'
-            for name, keys in (('missing', missing), ('unexpected',
-                                                      unexpected),
-                               ('shape mismatch', mismatched)) if keys)
-        raise CheckpointError(
-            f'{filename} ({layout} layout) does not fit the EfficientViT '
-            f'backbone.{hint} {details}')
+    resized = _resize_tables(weights, target)
+    arch = getattr(backbone, 'arch', None)
+    check_fit(weights, target, f'{filename} ({layout} layout)',
+              f'the EfficientViT backbone (arch {arch!r})',
+              presets=getattr(backbone, 'arch_zoo', None), arch=arch)
     backbone.load_state_dict(weights, strict=True)
     print_log(
         f'Loaded {len(weights)} backbone tensors from {filename} ({layout} '
@@ -126,14 +185,7 @@ def adapt_model_state_dict(state_dict: dict, prefix: str,
     else:
         weights = OrderedDict((k[len(prefix):], v) for k, v in own.items())
     converted, layout = convert_to_evit(weights)
-    target = backbone.state_dict()
-    for key, value in converted.items():
-        name = key[len('backbone.'):]
-        if key.startswith('backbone.') and key.endswith(
-                'attention_biases') and name in target and value.dim() == 2 \
-                and value.shape != target[name].shape:
-            window = int(round(target[name].shape[1]**0.5))
-            converted[key] = resize_attention_biases(value, window)
+    _resize_tables(converted, backbone.state_dict(), prefix='backbone.')
     for key in own:
         del state_dict[key]
     state_dict.update((prefix + k, v) for k, v in converted.items())

@@ -44,7 +44,5 @@ def build_from_config(config: str,
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        from ..engine import use_safe_checkpoint_loading
-        use_safe_checkpoint_loading()
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.eval()

@@ -213,7 +213,7 @@ def deploy_model(config: str,
 
     from ..checkpoint import read_checkpoint
     from .builder import build_from_config
-    from ..engine import check_checkpoint_fits, use_safe_checkpoint_loading
+    from ..engine import check_checkpoint_fits
     from ..engine.outputs import OutputPathError, ensure_writable_dir
     from . import rewriters  # noqa: F401  (registers them in mmdeploy)
     from .backends import onnx_to_openvino
@@ -230,7 +230,6 @@ def deploy_model(config: str,
     example = _example_image(img, shape)
     check_checkpoint_fits(build_from_config(config),
                           read_checkpoint(checkpoint), checkpoint, strict=True)
-    use_safe_checkpoint_loading()
 
     created = not osp.isdir(work_dir)
     try:

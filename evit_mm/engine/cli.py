@@ -9,7 +9,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .reliability import harden_runtime
-from .runtime import allow_mmengine_checkpoints, setup_distributed
+from .runtime import setup_distributed
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +36,9 @@ def parse_tool_args(parser: argparse.ArgumentParser,
 
 def build_runner(cfg: Config, strict_load: bool) -> Runner:
     """The config's runner (``runner_type`` or mmengine's ``Runner``), with
-    mmengine checkpoints loadable under safe loading, every checkpoint read
-    safely and checked against the model (``strict_load``: exact fit, as
-    for testing; see :func:`harden_runtime`), atomic checkpoint writes, and
-    distributed runs set up for machines without a GPU."""
-    allow_mmengine_checkpoints()
+    every checkpoint checked against the model (``strict_load``: exact fit,
+    as for testing; see :func:`harden_runtime`), atomic checkpoint writes,
+    and distributed runs set up for machines without a GPU."""
     harden_runtime(cfg, strict_load=strict_load)
     setup_distributed(cfg)
     if 'runner_type' in cfg:

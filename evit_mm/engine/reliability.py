@@ -1,11 +1,8 @@
 """Checkpoint safety for training and testing runs.
 
-* Safe reading everywhere mmengine reads a checkpoint (``load_from``,
-  ``--resume``, ``tools/test.py CHECKPOINT``): local paths and URLs go
-  through :func:`evit_mm.checkpoint.read_checkpoint` (``weights_only`` plus
-  an allow-list), so a file carrying code is refused with a
-  :class:`~evit_mm.checkpoint.CheckpointError` naming it, and the code never
-  runs.
+Checkpoints are read safely wherever mmengine reads them: ``import evit_mm``
+installs that (:func:`evit_mm.checkpoint.install_safe_loading`).
+
 * :class:`CheckpointFitHook` checks a loaded checkpoint against the model
   before its weights are copied: another model entirely, or another
   EfficientViT arch (named), is an error naming the file instead of a
@@ -16,11 +13,11 @@
   that: killing the run at any moment leaves the latest checkpoint and the
   pointer readable.
 
-:func:`harden_runtime` turns all three on for a config; the tools call it.
+:func:`harden_runtime` turns both on for a config; the tools call it.
 """
 import os
 import os.path as osp
-from typing import Iterable, List, Optional
+from typing import List, Optional
 
 from mmengine.config import Config
 from mmengine.dist import is_main_process
@@ -28,32 +25,9 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import CheckpointLoader, find_latest_checkpoint
+from mmengine.runner import find_latest_checkpoint
 
-from ..checkpoint import (CheckpointError, extract_state_dict, guess_arch,
-                          read_checkpoint)
-
-
-def load_from_safe_local(filename: str, map_location=None) -> dict:
-    """mmengine checkpoint loader for local paths: reads safely onto the CPU
-    (the runner moves weights to the model's device)."""
-    return read_checkpoint(osp.expanduser(filename))
-
-
-def load_from_safe_http(filename: str, map_location=None) -> dict:
-    """mmengine checkpoint loader for http(s) URLs: downloads to torch's hub
-    cache, then reads safely."""
-    return read_checkpoint(filename)
-
-
-def use_safe_checkpoint_loading() -> None:
-    """Make mmengine read local and http(s) checkpoints with
-    :func:`evit_mm.checkpoint.read_checkpoint`. Calling it again changes
-    nothing."""
-    CheckpointLoader.register_scheme('', load_from_safe_local, force=True)
-    CheckpointLoader.register_scheme(('http://', 'https://'),
-                                     load_from_safe_http,
-                                     force=True)
+from ..checkpoint import CheckpointError, check_fit, extract_state_dict
 
 
 def _fsync_dir(path: str) -> None:
@@ -141,12 +115,6 @@ class AtomicCheckpointHook(CheckpointHook):
                 self.file_backend.remove(path)
 
 
-def _names(keys: Iterable[str], limit: int = 4) -> str:
-    keys = list(keys)
-    more = f' and {len(keys) - limit} more' if len(keys) > limit else ''
-    return f'{keys[:limit]}{more}'
-
-
 def check_checkpoint_fits(model, checkpoint: dict, filename: str,
                           strict: bool) -> None:
     """Refuse a checkpoint that does not belong to ``model``.
@@ -166,57 +134,25 @@ def check_checkpoint_fits(model, checkpoint: dict, filename: str,
             like.
     """
     weights = extract_state_dict(checkpoint)
-    target = model.state_dict()
-    if not any(k in target for k in weights):
-        raise CheckpointError(
-            f'{filename} holds weights of another model: none of its '
-            f'{len(weights)} tensors {_names(weights)} is a tensor of this '
-            f'{type(model).__name__} {_names(target)}.')
+    name = f'this {type(model).__name__}'
+    check_fit(weights, model.state_dict(), filename, name, problems=())
     backbone = getattr(model, 'backbone', None)
     from ..models.backbones.efficientvit import EfficientViT
     if isinstance(backbone, EfficientViT):
-        _check_backbone_fits(backbone, weights, filename)
-    if not strict:
-        return
-    problems = [(name, keys) for name, keys in (
-        ('missing', [k for k in target if k not in weights]),
-        ('unexpected', [k for k in weights if k not in target]),
-        ('shape mismatch', [
-            k for k in weights
-            if k in target and weights[k].shape != target[k].shape
-        ])) if keys]
-    if problems:
-        raise CheckpointError(
-            f'{filename} does not fit this {type(model).__name__}: ' +
-            '; '.join(f'{name} ({len(keys)}): {_names(keys)}'
-                      for name, keys in problems))
-
-
-def _check_backbone_fits(backbone, weights: dict, filename: str) -> None:
-    file_backbone = {
-        k[len('backbone.'):]: v
-        for k, v in weights.items() if k.startswith('backbone.')
-    }
-    target = backbone.state_dict()
-    if not file_backbone:
-        raise CheckpointError(
-            f'{filename} has no backbone.* weights: it is not a checkpoint '
-            'of an EfficientViT model.')
-    missing = [k for k in target if k not in file_backbone]
-    mismatched = [
-        k for k, v in file_backbone.items()
-        if k in target and v.shape != target[k].shape
-    ]
-    if not (missing or mismatched):
-        return
-    arch = guess_arch(file_backbone, backbone.arch_zoo)
-    looks = (f'it looks like arch {arch!r}' if arch else
-             'its backbone matches no preset arch (m0..m5) and is not an '
-             'EfficientViT of this shape')
-    raise CheckpointError(
-        f'{filename} does not fit the EfficientViT backbone (arch '
-        f'{backbone.arch!r}): {looks}. Missing: {_names(missing)}; shape '
-        f'mismatch: {_names(mismatched)}.')
+        file_backbone = {
+            k[len('backbone.'):]: v
+            for k, v in weights.items() if k.startswith('backbone.')
+        }
+        if not file_backbone:
+            raise CheckpointError(
+                f'{filename} has no backbone.* weights: it is not a '
+                'checkpoint of an EfficientViT model.')
+        check_fit(file_backbone, backbone.state_dict(), filename,
+                  f'the EfficientViT backbone (arch {backbone.arch!r})',
+                  problems=('missing', 'shape mismatch'),
+                  presets=backbone.arch_zoo, arch=backbone.arch)
+    if strict:
+        check_fit(weights, model.state_dict(), filename, name)
 
 
 @HOOKS.register_module()
@@ -249,8 +185,7 @@ class CheckpointFitHook(Hook):
 
 
 def harden_runtime(cfg: Config, strict_load: bool = False) -> Config:
-    """Safe checkpoint reading, fit checks and atomic checkpoint writes for a
-    run of ``cfg``.
+    """Fit checks and atomic checkpoint writes for a run of ``cfg``.
 
     Args:
         cfg (Config): The run's config; changed in place: a
@@ -262,7 +197,6 @@ def harden_runtime(cfg: Config, strict_load: bool = False) -> Config:
     Returns:
         Config: ``cfg``.
     """
-    use_safe_checkpoint_loading()
     hooks = [h for h in cfg.get('custom_hooks', [])
              if h.get('type') != 'CheckpointFitHook']
     cfg.custom_hooks = hooks + [dict(type='CheckpointFitHook',

@@ -1,10 +1,7 @@
-"""Two fixes mmengine 0.10.7 needs on this stack, kept out of site-packages.
+"""A fix mmengine 0.10.7 needs on this stack, kept out of site-packages
+(the other one, resuming under torch's ``weights_only`` loading, is
+:func:`evit_mm.checkpoint.install_safe_loading`, run by ``import evit_mm``).
 
-* Safe resume: torch >= 2.6 reads checkpoints with ``weights_only=True``,
-  which refuses the few non-tensor objects mmengine stores (its
-  ``HistoryBuffer`` logs, numpy arrays and scalars). Rather than turn safe
-  loading off, :func:`allow_mmengine_checkpoints` adds exactly those types
-  to torch's allow-list.
 * Distributed training on CPU: mmengine's launchers call
   ``torch.cuda.set_device`` and its runner gives DDP ``device_ids=[rank]``,
   both of which fail without a GPU. :func:`setup_distributed` joins the
@@ -19,19 +16,6 @@ from mmengine.dist import init_dist, is_distributed
 from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.parallel import DistributedDataParallel
-
-from ..checkpoint import safe_globals
-
-
-def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` read mmengine checkpoints.
-
-    Adds :func:`evit_mm.checkpoint.safe_globals` (numpy arrays, dtypes and
-    scalars, mmengine's ``HistoryBuffer``) to torch's process-wide allow-list;
-    checkpoints holding anything else are still refused. Calling it again
-    changes nothing.
-    """
-    torch.serialization.add_safe_globals(safe_globals())
 
 
 @contextlib.contextmanager

@@ -298,7 +298,8 @@ class EfficientViT(BaseModule):
             load_backbone_checkpoint(
                 self,
                 self.init_cfg['checkpoint'],
-                prefix=self.init_cfg.get('prefix'))
+                prefix=self.init_cfg.get('prefix'),
+                map_location=self.init_cfg.get('map_location', 'cpu'))
             self._is_init = True
         else:
             super().init_weights()
