@@ -18,6 +18,7 @@ from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             DeployError,
                                             deploy_config, deploy_model,
                                             deploy_task,
+                                            private_fx_wrap_bookkeeping,
                                             torchscript_onnx_export)
 from evit_mm.deploy import build_from_config  # noqa: E402
 from evit_mm.deploy.work_dir import Deployment  # noqa: E402
@@ -450,6 +451,24 @@ def test_mmdeploy_exports_with_the_torchscript_exporter(tmp_path):
         torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
                           str(tmp_path / 'c.onnx'))
     assert calls == [False, True, None]
+
+
+def test_rewriter_context_survives_a_first_import_of_fx_wrap(
+        tmp_path, monkeypatch):
+    """A module that registers a ``torch.fx.wrap`` function, imported for
+    the first time inside mmdeploy's rewriter context (as mmseg's timm
+    backbone is on a first export): the context is left without error and
+    the module's registration stays."""
+    import torch.fx._symbolic_trace as symbolic_trace
+    from mmdeploy.core import RewriterContext
+    (tmp_path / 'wraps_a_leaf.py').write_text(
+        'import torch.fx\n\n\n@torch.fx.wrap\ndef leaf(x):\n    return x\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with private_fx_wrap_bookkeeping():
+        with RewriterContext(cfg={}, backend='onnxruntime'):
+            import wraps_a_leaf
+    assert symbolic_trace._wrapped_fns_to_patch[
+        (id(wraps_a_leaf.__dict__), 'leaf')] is wraps_a_leaf.__dict__
 
 
 def mock_export(calls: list):
