@@ -268,7 +268,7 @@ def test_complexity_commands():
                                        '--arch', 'm0', '--depth', '0'))
     assert flops == pytest.approx(PAPER_FLOPS_PARAMS['m0'][0], rel=.03)
     assert params == pytest.approx(PAPER_FLOPS_PARAMS['m0'][1], rel=.03)
-    retinanet = 'configs/retinanet/retinanet_efficientvit-m4_fpn_1x_coco.py'
+    retinanet = 'configs/quickstart/retinanet_efficientvit-m0_synthetic.py'
     whole = numbers(run_script('tools/analysis_tools/get_flops.py', retinanet,
                                '--shape', '64', '96'))
     backbone = numbers(run_script('tools/analysis_tools/get_flops.py',
