@@ -19,7 +19,8 @@ from mmengine.registry import MODELS, init_default_scope
 from PIL import Image
 
 from evit_mm.datasets.checked import (CheckImageFiles, check_dataset_images,
-                                      report_skipped_images, run_record)
+                                      find_unusable, report_skipped_images,
+                                      run_record)
 from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
                                      check_image, max_image_pixels,
                                      scan_images)
@@ -463,3 +464,20 @@ def test_checked_training_set_replaces_bad_samples_when_loaded(corpus):
         listed & set(bad(cases)))
     assert report_skipped_images() == EXIT_SKIPPED
     assert run_record().read() == {}
+
+
+def test_ranks_share_the_check_of_a_test_set(corpus):
+    """Each rank checks every world_size-th sample; together they check
+    each file once, with check_image's verdict."""
+    folder, cases = corpus
+    samples = [[str(folder / name)] for name in sorted(cases)]
+    parts = [find_unusable(samples, rank=rank, world_size=3)
+             for rank in range(3)]
+    assert sum(len(part) for part in parts) == len(samples)
+    merged = {path: reason for part in parts
+              for path, reason in part.items()}
+    for name, case in cases.items():
+        reason = merged[str(folder / name)]
+        assert (reason is None) == (case.reason is None), name
+        if case.reason:
+            assert case.reason in reason, (name, reason)
