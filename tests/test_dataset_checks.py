@@ -34,7 +34,8 @@ def data(source, tmp_path):
 
 def coco_config(root: Path, path: Path) -> Path:
     """The detection quickstart config over ``root``."""
-    path.write_text(f"""_base_ = {str(QUICKSTART / 'retinanet_efficientvit-m0_synthetic.py')!r}
+    base = str(QUICKSTART / 'retinanet_efficientvit-m0_synthetic.py')
+    path.write_text(f"""_base_ = {base!r}
 train_dataloader = dict(dataset=dict(data_root={f'{root}/'!r}))
 val_dataloader = dict(dataset=dict(data_root={f'{root}/'!r}))
 test_dataloader = val_dataloader
@@ -45,7 +46,8 @@ test_dataloader = val_dataloader
 def ade20k_config(root: Path, path: Path) -> Path:
     """An mmseg ``ADE20KDataset`` (reduce_zero_label: stored 1..150 are the
     classes 0..149) over the synthetic layout, which is ADE20K's."""
-    path.write_text(f"""_base_ = {str(QUICKSTART / 'fpn_efficientvit-m0_synthetic.py')!r}
+    base = str(QUICKSTART / 'fpn_efficientvit-m0_synthetic.py')
+    path.write_text(f"""_base_ = {base!r}
 dataset = dict(type='ADE20KDataset', data_root={str(root)!r})
 train_dataloader = dict(dataset=dict(_delete_=True, data_prefix=dict(
     img_path='images/training', seg_map_path='annotations/training'),
@@ -66,7 +68,8 @@ def imagenet_config(root: Path, path: Path) -> Path:
              for p in sorted((root / 'val').rglob('*.jpg'))]
     (root / 'meta').mkdir()
     (root / 'meta' / 'val.txt').write_text('\n'.join(lines) + '\n')
-    path.write_text(f"""_base_ = {str(QUICKSTART / 'efficientvit-m0_synthetic.py')!r}
+    base = str(QUICKSTART / 'efficientvit-m0_synthetic.py')
+    path.write_text(f"""_base_ = {base!r}
 train_dataloader = dict(dataset=dict(data_root={str(root)!r}))
 val_dataloader = dict(dataset=dict(data_root={str(root)!r},
                                    ann_file='meta/val.txt',

@@ -449,8 +449,8 @@ def test_checked_dataset_leaves_out_bad_samples(corpus):
 
 def test_checked_training_set_replaces_bad_samples_when_loaded(corpus):
     """A training set checked when loaded: not checked when built, each
-    sample checked when loaded, and mmengine's refetch gives another one for a bad file,
-    which is recorded once however often it is drawn."""
+    sample checked when loaded, and mmengine's refetch gives another one
+    for a bad file, which is recorded once however often it is drawn."""
     folder, cases = corpus
     dataset = _corpus_dataset(folder, 'load')
     assert isinstance(dataset.pipeline.transforms[0], CheckImageFiles)

@@ -27,7 +27,6 @@ dataloader worker), it is recorded (:class:`SkipRecord`);
 """
 import json
 import multiprocessing
-import os
 import os.path as osp
 import shutil
 import tempfile

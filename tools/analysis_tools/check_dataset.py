@@ -6,7 +6,8 @@ each dataset is built as the run builds it, then every problem is printed
 on one line naming the file (exit status 1)::
 
     python tools/analysis_tools/check_dataset.py CONFIG
-    python tools/analysis_tools/check_dataset.py CONFIG --dataloaders val_dataloader --check-images
+    python tools/analysis_tools/check_dataset.py CONFIG \
+        --dataloaders val_dataloader --check-images
 """
 import argparse
 import os.path as osp
