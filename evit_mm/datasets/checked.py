@@ -74,7 +74,7 @@ _RECORD_DIR: Optional[str] = None
 # Skipped files of all ranks, gathered by ImageCheckHook at the end of a run.
 _GATHERED: Dict[str, str] = {}
 # Check results by path (None: usable), of the checks ImageCheckHook made.
-_KNOWN: Dict[str, Optional[str]] = {}
+KNOWN_RESULTS: Dict[str, Optional[str]] = {}
 
 
 def run_record() -> SkipRecord:
@@ -296,8 +296,9 @@ def CheckedImageDataset(dataset: dict,
         built.pipeline.transforms.insert(0, CheckImageFiles(max_pixels))
     elif when == 'build':
         _check_now(built, strict, max_pixels, workers)
-    elif all(p in _KNOWN for paths in sample_files(built) for p in paths):
-        apply_results(built, _KNOWN)
+    elif all(path in KNOWN_RESULTS for paths in sample_files(built)
+             for path in paths):
+        apply_results(built, KNOWN_RESULTS)
     else:
         setattr(built, PENDING_ATTR, dict(max_pixels=max_pixels,
                                           workers=workers))
@@ -379,7 +380,7 @@ def report_skipped_images() -> int:
         warn(f'{len(skipped)} file(s) of the datasets were skipped (see the '
              'warnings above): ' + ', '.join(sorted(skipped)))
     _GATHERED.clear()
-    _KNOWN.clear()
+    KNOWN_RESULTS.clear()
     shutil.rmtree(_RECORD_DIR, ignore_errors=True)
     _RECORD_DIR = None
     return EXIT_SKIPPED if skipped else 0

@@ -8,8 +8,9 @@ from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from .checked import (_KNOWN, PENDING_ATTR, apply_results, find_unusable,
-                      gathered_skips, run_record, sample_files)
+from .checked import (KNOWN_RESULTS, PENDING_ATTR, apply_results,
+                      find_unusable, gathered_skips, run_record,
+                      sample_files)
 from .images import warn
 
 
@@ -72,11 +73,12 @@ class ImageCheckHook(Hook):
             results.update(find_unusable(sample_files(dataset), rank=rank,
                                          world_size=world_size, **options))
         results = _merged(results)
-        _KNOWN.update(results)
+        KNOWN_RESULTS.update(results)
         if all(reason is None for reason in results.values()):
             for dataset in pending:
                 apply_results(dataset, results)
             return
+        # Seeded as mmengine's BaseLoop builds a loop's dataloader.
         loop.dataloader = runner.build_dataloader(
             runner.cfg.get(name), seed=runner.seed,
             diff_rank_seed=runner._randomness_cfg.get('diff_rank_seed',

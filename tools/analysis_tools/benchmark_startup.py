@@ -7,8 +7,8 @@ The dataset (made once, reused when its ``meta.json`` matches): N JPEGs of
 of a few synthetic scenes with their boxes and polygons, written quickly
 (no encoding per file). The run is the detection quickstart config
 (RetinaNet-M0) pointed at it. Each variant runs in a fresh process, the
-variants alternating, ``--repeat`` times; a run is stopped once it logs
-its first iteration::
+variants alternating (A B, B A, ...), ``--repeat`` times; a run is stopped
+once it logs its first iteration::
 
     python tools/analysis_tools/benchmark_startup.py --num-images 100000
 """
@@ -166,7 +166,10 @@ def main(argv=None) -> int:
     config = write_config(args.data, osp.join(args.work_dir, 'config.py'))
     times: Dict[str, List[float]] = {name: [] for name in VARIANTS}
     for run in range(args.repeat):
-        for name, options in VARIANTS.items():
+        # A B, then B A, ...: a machine getting busier or quieter during
+        # the runs slows or speeds both variants alike.
+        order = list(VARIANTS.items())[::-1 if run % 2 else 1]
+        for name, options in order:
             seconds = time_to_first_iteration(
                 config, osp.join(args.work_dir, f'run{run}'), options)
             times[name].append(seconds)
