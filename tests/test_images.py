@@ -18,8 +18,9 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from PIL import Image
 
-from evit_mm.datasets.checked import (check_dataset_images,
-                                      report_skipped_images)
+from evit_mm.datasets.checked import (CheckImageFiles, check_dataset_images,
+                                      find_unusable, report_skipped_images,
+                                      run_record)
 from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
                                      check_image, max_image_pixels,
                                      scan_images)
@@ -364,7 +365,7 @@ test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 
 @pytest.mark.slow
 def test_train_tool_skips_bad_images_before_the_first_iteration(tmp_path):
-    generate(str(tmp_path / 'data'), formats=['imagenet'], num_train=7,
+    generate(str(tmp_path / 'data'), formats=['imagenet'], num_train=8,
              num_val=3, img_size=(48, 48), seed=2)
     root = tmp_path / 'data' / 'imagenet'
     train_files = sorted((root / 'train').rglob('*.jpg'))
@@ -383,11 +384,15 @@ default_hooks = dict(checkpoint=dict(interval=1))
 
     output = run_script('tools/train.py', config, '--work-dir', work,
                         returncode=EXIT_SKIPPED)
-    assert f'Skipped {train_files[0]}: cannot be decoded' in output
-    assert f'Skipped {val_files[0]}: empty file' in output
-    assert output.index('Skipped') < output.index('Epoch(train)')
+    # The training file when loaded, the validation file before validation.
+    assert output.count(f'Skipped {train_files[0]}: cannot be decoded') == 1
+    assert output.count(f'Skipped {val_files[0]}: empty file') == 1
+    assert 'Checked the images of 3 samples of CustomDataset: 1 skipped' in \
+        output
+    assert output.index(f'Skipped {val_files[0]}') < \
+        output.index('Epoch(val)')
+    assert f'new since the last epoch: {train_files[0]}' in output
     assert (work / 'epoch_1.pth').exists()
-    assert 'Epoch(val)' in output
     assert '2 file(s) of the datasets were skipped' in output
 
 
@@ -422,20 +427,61 @@ def test_dataset_configs_are_wrapped_once_through_wrappers():
     assert cfg.val_dataloader is None
 
 
-def test_checked_dataset_leaves_out_bad_samples(corpus):
-    """A real mmpretrain dataset built through the registry: the bad files
-    are left out, the good ones kept in order, the dataset keeps its
-    type."""
-    folder, cases = corpus
+def _corpus_dataset(folder: Path, when: str):
+    """An mmpretrain ``CustomDataset`` over the corpus folder, built as a
+    ``CheckedImageDataset`` through the registry."""
     init_default_scope('mmpretrain')
     from mmengine.registry import DATASETS
-    dataset = DATASETS.build(dict(
-        type='CheckedImageDataset', dataset=dict(
+    return DATASETS.build(dict(
+        type='CheckedImageDataset', when=when, dataset=dict(
             type='CustomDataset', data_root=str(folder), with_label=False,
             extensions=('.jpg', '.png'), pipeline=[])))
+
+
+def test_checked_dataset_leaves_out_bad_samples(corpus):
+    """Checked when built: the bad files are left out, the good ones kept
+    in order, the dataset keeps its type."""
+    folder, cases = corpus
+    dataset = _corpus_dataset(folder, 'build')
     assert type(dataset).__name__ == 'CustomDataset'
     kept = sorted(osp.basename(dataset.get_data_info(i)['img_path'])
                   for i in range(len(dataset)))
     assert kept == sorted(good(cases))
     assert report_skipped_images() == EXIT_SKIPPED
     assert report_skipped_images() == 0
+
+
+def test_checked_training_set_replaces_bad_samples_when_loaded(corpus):
+    """A training set checked when loaded: not checked when built, each
+    sample checked when loaded, and mmengine's refetch gives another one
+    for a bad file, which is recorded once however often it is drawn."""
+    folder, cases = corpus
+    dataset = _corpus_dataset(folder, 'load')
+    assert isinstance(dataset.pipeline.transforms[0], CheckImageFiles)
+    listed = {osp.basename(dataset.get_data_info(i)['img_path'])
+              for i in range(len(dataset))}
+    assert listed > set(good(cases)) and listed & set(bad(cases))
+    loaded = [osp.basename(dataset[i]['img_path'])
+              for i in range(len(dataset)) for _ in range(2)]
+    assert set(loaded) == set(good(cases))
+    assert sorted(osp.basename(p) for p in run_record().read()) == sorted(
+        listed & set(bad(cases)))
+    assert report_skipped_images() == EXIT_SKIPPED
+    assert run_record().read() == {}
+
+
+def test_ranks_share_the_check_of_a_test_set(corpus):
+    """Each rank checks every world_size-th sample; together they check
+    each file once, with check_image's verdict."""
+    folder, cases = corpus
+    samples = [[str(folder / name)] for name in sorted(cases)]
+    parts = [find_unusable(samples, rank=rank, world_size=3)
+             for rank in range(3)]
+    assert sum(len(part) for part in parts) == len(samples)
+    merged = {path: reason for part in parts
+              for path, reason in part.items()}
+    for name, case in cases.items():
+        reason = merged[str(folder / name)]
+        assert (reason is None) == (case.reason is None), name
+        if case.reason:
+            assert case.reason in reason, (name, reason)

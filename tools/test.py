@@ -8,7 +8,7 @@ behave as in the config's own toolbox. Example::
 Before testing, every image of the test set is checked
 (``evit_mm.datasets.checked``): an unusable one is skipped with a warning
 and left out, and the exit status is 3 when any was (``--strict``: stop at
-the first, before testing).
+the first).
 """
 import argparse
 import os.path as osp

@@ -8,10 +8,12 @@ without a GPU (gloo). Examples::
     python tools/train.py CONFIG --resume            # latest checkpoint
     bash tools/dist_train.sh CONFIG 2                # 2 processes (DDP)
 
-Before the first iteration, every image of the training and validation sets
-is checked (``evit_mm.datasets.checked``): an unusable one is skipped with a
-warning and left out, and the exit status is 3 when any was (``--strict``:
-stop at the first, before training).
+Every image of the training and validation sets is checked
+(``evit_mm.datasets.checked``): a training sample when it is loaded (an
+unusable one is replaced by another), the validation set before its first
+loop (an unusable sample is left out); each skipped file gets a warning,
+and the exit status is 3 when any was (``--strict``: check everything
+before training and stop at the first).
 """
 import argparse
 import os.path as osp

@@ -1,27 +1,145 @@
-"""Datasets whose images are checked before the first iteration.
+"""Datasets whose images are checked without a start-up cost that grows
+with the dataset.
 
 ``tools/train.py`` and ``tools/test.py`` wrap each dataset of a run in
-:func:`CheckedImageDataset` (through :func:`check_dataset_images`): when the
-runner builds the dataloaders, before training or testing starts, every
-image (and segmentation label map) of the dataset goes through
-:func:`evit_mm.datasets.images.check_image`. A file that cannot be used is
-skipped with one warning line naming it and the reason, and left out of the
-dataset; with ``strict`` the first one stops the run instead, before any
-iteration. :func:`report_skipped_images` ends the run with the count.
+:func:`CheckedImageDataset` (through :func:`check_dataset_images`). Every
+image (and segmentation label map) goes through
+:func:`evit_mm.datasets.images.check_image`, at the latest moment that
+still keeps the guarantee that an unusable file is skipped with its name,
+counted, and never stops the run:
+
+* **Training sets**: when a sample is loaded. :class:`CheckImageFiles`
+  at the head of the dataset's pipeline checks the sample's files in the
+  dataloader worker; for an unusable one it logs one warning naming the file
+  and returns ``None``, so mmengine's ``BaseDataset`` loads another random
+  sample in its place (its refetch, up to ``max_refetch`` times).
+* **Validation and test sets**: before the loop's first iteration.
+  :class:`~evit_mm.datasets.image_check_hook.ImageCheckHook` checks every
+  image (each rank a share, with the dataloader's worker count of
+  processes) and leaves the unusable samples out on every rank alike, so
+  each image is either evaluated or named as skipped.
+* ``strict``: every file before the first iteration, stopping at the first
+  unusable one.
+
+Whatever the process that finds an unusable file (the main one, a
+dataloader worker), it is recorded (:class:`SkipRecord`);
+:func:`report_skipped_images` ends the run with the count.
 """
+import json
 import multiprocessing
-from typing import Iterator, List, Optional, Sequence, Tuple
+import os.path as osp
+import shutil
+import tempfile
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
-from mmengine.registry import DATASETS
+from mmengine.registry import DATASETS, TRANSFORMS
 
-from .images import (ImageError, ImageScan, check_image,
-                     skip_or_raise, warn)
+from .images import EXIT_SKIPPED, ImageError, check_image, warn
 
 IMAGE_KEYS = ('img_path', 'seg_map_path')
-# What the datasets of this process skipped, for report_skipped_images.
-_SKIPPED = ImageScan()
+# Set on a validation or test dataset whose check waits for ImageCheckHook.
+PENDING_ATTR = 'evit_mm_pending_image_check'
+
+
+class SkipRecord:
+    """The files a run skipped, shared by all its processes: one JSON line
+    ``[path, reason]`` per file, appended to ``path``.
+
+    Args:
+        path (str): The record file.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def read(self) -> Dict[str, str]:
+        """The recorded files and their reasons."""
+        if not osp.exists(self.path):
+            return {}
+        with open(self.path) as f:
+            return dict(json.loads(line) for line in f if line.strip())
+
+    def add(self, path: str, reason: str) -> bool:
+        """Record ``path``; False if it already was."""
+        if path in self.read():
+            return False
+        with open(self.path, 'a') as f:
+            f.write(json.dumps([path, reason]) + '\n')
+        return True
+
+
+_RECORD_DIR: Optional[str] = None
+# Skipped files of all ranks, gathered by ImageCheckHook at the end of a run.
+_GATHERED: Dict[str, str] = {}
+# Check results by path (None: usable), of the checks ImageCheckHook made.
+KNOWN_RESULTS: Dict[str, Optional[str]] = {}
+
+
+def run_record() -> SkipRecord:
+    """This process's :class:`SkipRecord` (made on first use, in a
+    temporary folder, before any dataloader worker starts)."""
+    global _RECORD_DIR
+    if _RECORD_DIR is None or not osp.isdir(_RECORD_DIR):
+        _RECORD_DIR = tempfile.mkdtemp(prefix='evit_mm_skipped_')
+    return SkipRecord(osp.join(_RECORD_DIR, 'skipped.jsonl'))
+
+
+def skip(record: SkipRecord, path: str, reason: str) -> None:
+    """Record an unusable file, with one warning line the first time."""
+    if record.add(path, reason):
+        warn(f'Skipped {path}: {reason}')
+
+
+@TRANSFORMS.register_module()
+class CheckImageFiles:
+    """Check a sample's files when it is loaded; put first in a training
+    pipeline.
+
+    Returns the sample unchanged if its files are usable, else ``None``
+    after one warning naming the file and the reason: a training dataset
+    (mmengine's ``BaseDataset``) then loads another random sample instead.
+    Results are remembered for the life of the process (the dataloader
+    worker), so later epochs of persistent workers pay no second check.
+
+    Args:
+        max_pixels (int, optional): The pixel limit of
+            :func:`~evit_mm.datasets.images.check_image`.
+        keys (Sequence[str]): The sample's fields naming files.
+        record_file (str, optional): Where unusable files are recorded;
+            defaults to this run's (:func:`run_record`).
+    """
+
+    def __init__(self,
+                 max_pixels: Optional[int] = None,
+                 keys: Sequence[str] = IMAGE_KEYS,
+                 record_file: Optional[str] = None) -> None:
+        self.max_pixels = max_pixels
+        self.keys = tuple(keys)
+        self.record_file = record_file or run_record().path
+        self._reasons: Dict[str, Optional[str]] = {}
+
+    def _reason(self, path: str) -> Optional[str]:
+        if path not in self._reasons:
+            try:
+                check_image(path, self.max_pixels)
+                self._reasons[path] = None
+            except ImageError as err:
+                self._reasons[path] = err.reason
+        return self._reasons[path]
+
+    def __call__(self, results: dict) -> Optional[dict]:
+        for key in self.keys:
+            path = results.get(key)
+            reason = self._reason(path) if path else None
+            if reason is not None:
+                skip(SkipRecord(self.record_file), path, reason)
+                return None
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(max_pixels={self.max_pixels})'
 
 
 def _check_sample(paths: Sequence[str],
@@ -51,53 +169,139 @@ def _check_all(samples: List[Sequence[str]], max_pixels: Optional[int],
                              chunksize=64)
 
 
+def sample_files(dataset) -> List[List[str]]:
+    """The files (``img_path``, ``seg_map_path``) of each sample."""
+    return [[info[key] for key in IMAGE_KEYS if info.get(key)]
+            for info in (dataset.get_data_info(i)
+                         for i in range(len(dataset)))]
+
+
+def find_unusable(samples: List[Sequence[str]],
+                  max_pixels: Optional[int] = None,
+                  workers: int = 1,
+                  rank: int = 0,
+                  world_size: int = 1) -> Dict[str, Optional[str]]:
+    """Check this rank's share of ``samples`` (every ``world_size``-th,
+    from ``rank``).
+
+    Args:
+        samples (list[list[str]]): The files of each sample.
+        max_pixels (int, optional): The pixel limit.
+        workers (int): Processes checking the files.
+        rank (int): This process's rank.
+        world_size (int): The number of ranks sharing the work.
+
+    Returns:
+        dict: For each file checked, the reason it is unusable, or None.
+    """
+    share = samples[rank::world_size]
+    results: Dict[str, Optional[str]] = {}
+    for paths, error in zip(share, _check_all(share, max_pixels, workers)):
+        for path in paths:
+            if error is not None and path == error.path:
+                results[path] = error.reason
+                break
+            results[path] = None
+    return results
+
+
+def apply_results(dataset, results: Dict[str, Optional[str]]) -> None:
+    """Leave the samples with an unusable file out of ``dataset`` (checked
+    by :func:`find_unusable`), with one warning per file, and log the
+    count."""
+    samples = sample_files(dataset)
+    record = run_record()
+    keep = []
+    for index, paths in enumerate(samples):
+        bad = [p for p in paths if results.get(p) is not None]
+        if not bad:
+            keep.append(index)
+        else:
+            skip(record, bad[0], results[bad[0]])
+    if not keep:
+        raise ImageError(f'none of the {len(samples)} samples of '
+                         f'{type(dataset).__name__} has usable images')
+    if len(keep) < len(samples):
+        dataset.get_subset_(keep)
+    print_log(f'Checked the images of {len(samples)} samples of '
+              f'{type(dataset).__name__}: {len(samples) - len(keep)} '
+              'skipped.', logger='current')
+
+
+def _check_now(built, strict: bool, max_pixels: Optional[int],
+               workers: int) -> None:
+    samples = sample_files(built)
+    if not strict:
+        apply_results(built, find_unusable(samples, max_pixels, workers))
+        return
+    for error in _check_all(samples, max_pixels, workers):
+        if error is not None:
+            raise error
+    apply_results(built, {})
+
+
+CHECK_TIMES = ('build', 'load', 'loop')
+
+
 @DATASETS.register_module()
 def CheckedImageDataset(dataset: dict,
                         strict: bool = False,
                         max_pixels: Optional[int] = None,
-                        workers: int = 1):
-    """Build ``dataset`` and leave out the samples whose files cannot be
-    used.
+                        workers: int = 1,
+                        when: str = 'build'):
+    """Build ``dataset`` with its files checked (see the module's notes).
 
     Args:
         dataset (dict): The dataset's config (an mmengine ``BaseDataset``:
             mmdet, mmseg and mmpretrain datasets are).
-        strict (bool): Raise at the first unusable file instead.
+        strict (bool): Raise at the first unusable file instead of skipping
+            it; only with ``when='build'``.
         max_pixels (int, optional): The pixel limit of
             :func:`~evit_mm.datasets.images.check_image`.
-        workers (int): Processes checking the files.
+        workers (int): Processes checking the files (``'build'``,
+            ``'loop'``).
+        when (str): ``'build'``: every file now, the unusable samples left
+            out. ``'load'`` (training sets): each sample when it is loaded
+            (:class:`CheckImageFiles`), an unusable one replaced by another
+            sample. ``'loop'`` (validation and test sets): every file before
+            the loop's first iteration, by
+            :class:`~evit_mm.datasets.image_check_hook.ImageCheckHook`, the
+            unusable samples left out.
 
     Returns:
-        The built dataset itself (its own type), reduced to the usable
-        samples.
+        The built dataset itself (its own type).
 
     Raises:
         ImageError: with ``strict``, for the first unusable file; and when
-            no sample is usable.
+            no sample is usable (``'build'``, ``'loop'``).
+        ValueError: for an unknown ``when``, ``strict`` with another than
+            ``'build'``, or ``'load'`` for a test-mode dataset (which
+            cannot load another sample in place of one).
     """
+    if when not in CHECK_TIMES:
+        raise ValueError(f'when={when!r}; allowed: {list(CHECK_TIMES)}')
+    if strict and when != 'build':
+        raise ValueError(f"strict=True needs when='build', not {when!r}")
     built = DATASETS.build(dataset)
     if not hasattr(built, 'get_subset_'):
         raise TypeError(f'{type(built).__name__} is not an mmengine '
                         'BaseDataset; its images cannot be checked.')
     built.full_init()
-    samples = []
-    for index in range(len(built)):
-        info = built.get_data_info(index)
-        samples.append([info[key] for key in IMAGE_KEYS if info.get(key)])
-    keep, skipped = [], 0
-    for index, error in enumerate(_check_all(samples, max_pixels, workers)):
-        if error is None:
-            keep.append(index)
-            continue
-        skipped += 1
-        skip_or_raise(_SKIPPED, error, strict)
-    if not keep:
-        raise ImageError(f'none of the {len(samples)} samples of '
-                         f'{type(built).__name__} has usable images')
-    if skipped:
-        built.get_subset_(keep)
-    print_log(f'Checked the images of {len(samples)} samples of '
-              f'{type(built).__name__}: {skipped} skipped.', logger='current')
+    if when == 'load':
+        if built.test_mode:
+            raise ValueError(
+                f"when='load' needs a training dataset; this "
+                f'{type(built).__name__} has test_mode=True, and cannot '
+                'load another sample in place of an unusable one.')
+        built.pipeline.transforms.insert(0, CheckImageFiles(max_pixels))
+    elif when == 'build':
+        _check_now(built, strict, max_pixels, workers)
+    elif all(path in KNOWN_RESULTS for paths in sample_files(built)
+             for path in paths):
+        apply_results(built, KNOWN_RESULTS)
+    else:
+        setattr(built, PENDING_ATTR, dict(max_pixels=max_pixels,
+                                          workers=workers))
     return built
 
 
@@ -123,14 +327,18 @@ def check_dataset_images(cfg: Config,
                          strict: bool = False,
                          max_pixels: Optional[int] = None) -> Config:
     """Make the datasets of ``cfg``'s ``dataloaders`` (e.g.
-    ``'train_dataloader'``) :func:`CheckedImageDataset` s, checked with as
-    many processes as the dataloader has workers.
+    ``'train_dataloader'``) :func:`CheckedImageDataset` s: the training
+    set checked when loaded, the others before their loop by an
+    ``ImageCheckHook`` (added to ``custom_hooks``) with as many processes
+    as the dataloader has workers; with ``strict``, all of them when
+    built.
 
     Args:
         cfg (Config): The run's config; changed in place.
         dataloaders (Sequence[str]): The dataloaders to check; those the
             config lacks (or sets to None) are left alone.
-        strict (bool): Stop at the first unusable file.
+        strict (bool): Check everything before the first iteration and
+            stop at the first unusable file.
         max_pixels (int, optional): The pixel limit.
 
     Returns:
@@ -140,25 +348,39 @@ def check_dataset_images(cfg: Config,
         loader = cfg.get(name)
         if not loader or 'dataset' not in loader:
             continue
+        when = 'build' if strict else \
+            'load' if name == 'train_dataloader' else 'loop'
         options = dict(strict=strict, max_pixels=max_pixels,
-                       workers=max(1, loader.get('num_workers', 0)))
+                       workers=max(1, loader.get('num_workers', 0)),
+                       when=when)
         loader.dataset = _wrap(loader.dataset, options)
+    hooks = [h for h in cfg.get('custom_hooks', [])
+             if h.get('type') != 'ImageCheckHook']
+    cfg.custom_hooks = hooks + [dict(type='ImageCheckHook')]
     return cfg
 
 
+def gathered_skips(skipped: Dict[str, str]) -> None:
+    """Keep the skipped files of all ranks (gathered at the end of a run)
+    for :func:`report_skipped_images`."""
+    _GATHERED.update(skipped)
+
+
 def report_skipped_images() -> int:
-    """Log how many dataset files were skipped in this process, if any, and
+    """Log how many dataset files were skipped in this run, if any, and
     forget them.
 
     Returns:
         int: The exit status: 0, or ``EXIT_SKIPPED`` when a file was
         skipped.
     """
-    skipped = _SKIPPED.skipped
+    global _RECORD_DIR
+    skipped = {**run_record().read(), **_GATHERED}
     if skipped:
         warn(f'{len(skipped)} file(s) of the datasets were skipped (see the '
-             'warnings before the first iteration): ' +
-             ', '.join(path for path, _ in skipped))
-    code = _SKIPPED.exit_code
-    _SKIPPED.skipped = []
-    return code
+             'warnings above): ' + ', '.join(sorted(skipped)))
+    _GATHERED.clear()
+    KNOWN_RESULTS.clear()
+    shutil.rmtree(_RECORD_DIR, ignore_errors=True)
+    _RECORD_DIR = None
+    return EXIT_SKIPPED if skipped else 0

@@ -1,132 +1,243 @@
-"""Checks of a dataset in the synthetic generator's layouts (COCO json,
-ADE20K-style PNG label maps, ImageNet-style class folders) before a run
-uses it: every problem is a :class:`DatasetError` naming the file.
+"""Checks of the datasets a config points at, before a run uses them:
+COCO-format detection (mmdet), segmentation label maps (mmseg: ADE20K and
+the other ``BaseSegDataset`` layouts), classification (mmpretrain:
+ImageNet-style class folders or an annotation file). Each problem is one
+line naming the file.
 
-The toolboxes' own datasets fail late and vaguely on such data (a missing
-image deep in a worker, a label id out of range as a CUDA assert or a
-silently wrong loss), so this is meant to run first, from
-``tools/analysis_tools/check_dataset.py``.
+The toolboxes fail late and vaguely on such data (a missing image deep in
+a dataloader worker, a label id out of range as a CUDA assert or a silently
+wrong loss), and some mistakes they take silently: a class name of the
+config that is not a category of the COCO file leaves that class without
+any box. Each dataset is built the way the run builds it (its toolbox
+parses the annotations), so what is checked is what the run would read.
 """
 import json
-import os
 import os.path as osp
-from typing import Dict, Sequence
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import DATASETS, init_default_scope
 
-from .synthetic import _SPLITS, CLASSES, FORMATS
+from .images import ImageError, check_image
+
+DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 class DatasetError(ValueError):
-    """A dataset file that is missing, empty or holds invalid labels."""
+    """A config whose datasets cannot be checked (none found, an unknown
+    dataloader)."""
 
 
-def _need(path: str, what: str) -> None:
-    if not osp.exists(path):
-        raise DatasetError(f'{what} not found: {path}')
+@dataclass
+class DatasetReport:
+    """What :func:`check_config_datasets` found in one dataset: where it
+    is (``dataloader`` and its type), how many samples it has, and the
+    problems, one line each naming the file."""
+    dataloader: str
+    dataset: str
+    samples: int = 0
+    problems: List[str] = field(default_factory=list)
 
 
-def check_coco(root: str, split: str, classes: Sequence[str]) -> int:
-    """Check ``root/annotations/instances_<split>.json`` and its images;
-    returns the number of images."""
-    ann_file = osp.join(root, 'annotations', f'instances_{split}.json')
-    _need(ann_file, 'Annotation file')
+def inner_datasets(dataset: dict) -> Iterator[dict]:
+    """The datasets a dataset config reads: itself, or those inside a
+    wrapper (``dataset=``/``datasets=``: RepeatDataset, ConcatDataset,
+    CheckedImageDataset, ...)."""
+    if 'datasets' in dataset:
+        for inner in dataset['datasets']:
+            yield from inner_datasets(inner)
+    elif 'dataset' in dataset:
+        yield from inner_datasets(dataset['dataset'])
+    else:
+        yield dataset
+
+
+def _ann_file(dataset: dict) -> Optional[str]:
+    ann_file = dataset.get('ann_file')
+    if not ann_file:
+        return None
+    return osp.join(dataset.get('data_root') or '', ann_file)
+
+
+def check_coco_json(ann_file: str, classes: Sequence[str]) -> List[str]:
+    """The problems of a COCO annotation file: unreadable, not the COCO
+    layout, a class of the config that is not a category, annotations of
+    unknown categories or images, malformed boxes, repeated ids."""
     try:
         with open(ann_file) as f:
             data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise DatasetError(f'{ann_file} is not valid JSON: {err}') from err
-    images = data.get('images') or []
-    if not images:
-        raise DatasetError(f'Empty dataset: {ann_file} lists no images.')
-    allowed = sorted(c['id'] for c in data.get('categories', []))
-    if len(allowed) != len(classes):
-        raise DatasetError(
-            f'{ann_file} has {len(allowed)} categories, the classes are '
-            f'{len(classes)}: {list(classes)}.')
-    image_ids = {image['id'] for image in images}
-    for ann in data.get('annotations', []):
-        if ann.get('category_id') not in allowed:
-            raise DatasetError(
-                f'{ann_file}: annotation {ann.get("id")} has category_id '
-                f'{ann.get("category_id")!r}; allowed: {allowed}.')
+    except OSError as err:
+        return [f'{ann_file}: cannot be read: {err.strerror or err}']
+    except ValueError as err:
+        return [f'{ann_file}: not valid JSON: {err}']
+    missing = [key for key in ('images', 'annotations', 'categories')
+               if not isinstance(data.get(key), list)]
+    if missing:
+        return [f'{ann_file}: not a COCO annotation file: no {missing} '
+                'list']
+    problems = []
+    names = {c.get('name'): c.get('id') for c in data['categories']}
+    absent = [c for c in classes if c not in names]
+    if absent:
+        problems.append(
+            f'{ann_file}: classes {absent} of the config are not categories '
+            f'of the file (its categories: {sorted(names, key=str)})')
+    image_ids = [image.get('id') for image in data['images']]
+    if len(set(image_ids)) < len(image_ids):
+        problems.append(f'{ann_file}: {len(image_ids) - len(set(image_ids))}'
+                        ' image ids are repeated')
+    image_ids, category_ids = set(image_ids), set(names.values())
+    for ann in data['annotations']:
+        where = f'{ann_file}: annotation {ann.get("id")}'
+        if ann.get('category_id') not in category_ids:
+            problems.append(f'{where} has category_id '
+                            f'{ann.get("category_id")!r}; allowed: '
+                            f'{sorted(category_ids)}')
         if ann.get('image_id') not in image_ids:
-            raise DatasetError(
-                f'{ann_file}: annotation {ann.get("id")} refers to image_id '
-                f'{ann.get("image_id")!r}, which is not in its images.')
-    for image in images:
-        _need(osp.join(root, split, image['file_name']), 'Image')
-    return len(images)
+            problems.append(f'{where} refers to image_id '
+                            f'{ann.get("image_id")!r}, which is not among '
+                            'the images')
+        bbox = ann.get('bbox')
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(
+                isinstance(v, (int, float)) for v in bbox)
+                and bbox[2] >= 0 and bbox[3] >= 0):
+            problems.append(f'{where} has bbox {bbox!r}; a box is [x, y, '
+                            'width, height] with width, height >= 0')
+    return problems
 
 
-def check_ade(root: str, split: str, classes: Sequence[str]) -> int:
-    """Check ``root/images/<split>/*.jpg`` and their label maps
-    ``root/annotations/<split>/*.png`` (values 0..len(classes)); returns the
-    number of images."""
-    image_dir = osp.join(root, 'images', split)
-    _need(image_dir, 'Image folder')
-    names = sorted(n for n in os.listdir(image_dir) if n.endswith('.jpg'))
-    if not names:
-        raise DatasetError(f'Empty dataset: no .jpg images in {image_dir}.')
-    for name in names:
-        label_file = osp.join(root, 'annotations', split,
-                              name[:-len('.jpg')] + '.png')
-        _need(label_file, 'Label map')
-        label = cv2.imread(label_file, cv2.IMREAD_UNCHANGED)
-        if label is None or label.ndim != 2:
-            raise DatasetError(f'{label_file} is not a single-channel PNG '
-                               'label map.')
-        bad = np.unique(label[label > len(classes)])
-        if bad.size:
-            raise DatasetError(
-                f'{label_file} has label values {bad.tolist()}; allowed: 0 '
-                f'(background) and 1..{len(classes)} for {list(classes)}.')
-    return len(names)
+def _label_map_problems(path: str, dataset) -> List[str]:
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if label is None or label.ndim != 2:
+        return [f'{path}: not a single-channel label map']
+    num_classes = len(dataset.metainfo['classes'])
+    ignore = dataset.ignore_index
+    values = np.unique(label).astype(np.int64)
+    if dataset.reduce_zero_label:
+        # As mmseg's LoadAnnotations: 0 becomes 255, the rest minus 1.
+        values = np.where(values == 0, 255, values - 1)
+        values = np.where(values == 254, 255, values)
+    bad = sorted(int(v) for v in values if v >= num_classes and v != ignore)
+    if not bad:
+        return []
+    shift = ' after reduce_zero_label (stored values minus 1)' \
+        if dataset.reduce_zero_label else ''
+    return [f'{path}: label values {bad}{shift} are outside 0..'
+            f'{num_classes - 1} ({num_classes} classes) and not the '
+            f'ignore index {ignore}']
 
 
-def check_imagenet(root: str, split: str, classes: Sequence[str]) -> int:
-    """Check ``root/<split>/<class>/*.jpg``: only known class folders, at
-    least one image; returns the number of images."""
-    split_dir = osp.join(root, split)
-    _need(split_dir, 'Split folder')
-    unknown = sorted(set(os.listdir(split_dir)) - set(classes))
-    if unknown:
-        raise DatasetError(
-            f'{split_dir} has folders {unknown} that are not classes; '
-            f'allowed: {sorted(classes)}.')
-    count = sum(
-        len([n for n in os.listdir(osp.join(split_dir, c))
-             if n.endswith('.jpg')])
-        for c in classes if osp.isdir(osp.join(split_dir, c)))
-    if not count:
-        raise DatasetError(f'Empty dataset: no images in {split_dir}.')
-    return count
+def _labels(info: dict) -> List[int]:
+    labels = [i['bbox_label'] for i in info.get('instances', [])
+              if 'bbox_label' in i]
+    gt_label = info.get('gt_label')
+    if gt_label is not None:
+        labels += np.atleast_1d(np.asarray(gt_label)).tolist()
+    return [int(v) for v in labels]
 
 
-_CHECKS = {'coco': check_coco, 'ade': check_ade, 'imagenet': check_imagenet}
+def check_samples(dataset,
+                  check_images: bool = False,
+                  max_pixels: Optional[int] = None) -> List[str]:
+    """The problems of a built dataset's samples: missing (or, with
+    ``check_images``, unusable) image files, segmentation label maps
+    missing or with values outside the classes, class labels outside the
+    classes."""
+    problems = []
+    classes = dataset.metainfo.get('classes') or ()
+    for index in range(len(dataset)):
+        info = dataset.get_data_info(index)
+        for key in ('img_path', 'seg_map_path'):
+            path = info.get(key)
+            if not path:
+                continue
+            if check_images:
+                try:
+                    check_image(path, max_pixels)
+                except ImageError as err:
+                    problems.append(str(err))
+                    continue
+            elif not osp.isfile(path):
+                problems.append(f'{path}: no such file')
+                continue
+            if key == 'seg_map_path':
+                problems += _label_map_problems(path, dataset)
+        bad = [v for v in _labels(info) if classes and
+               not 0 <= v < len(classes)]
+        if bad:
+            problems.append(f'{info.get("img_path")}: labels {bad} are '
+                            f'outside 0..{len(classes) - 1} '
+                            f'({len(classes)} classes)')
+    if not len(dataset):
+        problems.append('the dataset has no samples')
+    return problems
 
 
-def check_dataset(root: str,
-                  fmt: str,
-                  classes: Sequence[str] = CLASSES) -> Dict[str, int]:
-    """Check both splits of a dataset in one of the generator's layouts.
+def _check_dataset(dataloader: str, dataset: dict, scope: str,
+                   check_images: bool,
+                   max_pixels: Optional[int]) -> DatasetReport:
+    report = DatasetReport(dataloader, str(dataset.get('type')))
+    ann_file = _ann_file(dataset)
+    coco = scope == 'mmdet' and bool(ann_file) and ann_file.endswith('.json')
+    try:
+        built = DATASETS.build(ConfigDict(dataset, pipeline=[],
+                                          lazy_init=False))
+    except Exception as err:  # the toolbox's own message, kept whole
+        if coco:
+            report.problems += check_coco_json(ann_file, ())
+        report.problems.append(
+            f'{report.dataset} cannot be built: {type(err).__name__}: {err}')
+        return report
+    if coco:
+        report.problems += check_coco_json(ann_file,
+                                           built.metainfo['classes'])
+    report.samples = len(built)
+    report.problems += check_samples(built, check_images, max_pixels)
+    return report
+
+
+def check_config_datasets(cfg: Config,
+                          dataloaders: Sequence[str] = DATALOADERS,
+                          check_images: bool = False,
+                          max_pixels: Optional[int] = None
+                          ) -> List[DatasetReport]:
+    """Check the datasets of ``cfg``'s ``dataloaders``.
 
     Args:
-        root (str): The format's folder (e.g. ``data/synthetic/coco``).
-        fmt (str): ``'coco'``, ``'ade'`` or ``'imagenet'``.
-        classes (Sequence[str]): The class names; defaults to the
-            generator's.
+        cfg (Config): A training or test config (mmdet, mmseg or
+            mmpretrain: its ``default_scope``).
+        dataloaders (Sequence[str]): Which ones; a dataloader the config
+            sets to None is left out, one it lacks is an error.
+        check_images (bool): Check every image and label map file with
+            :func:`~evit_mm.datasets.images.check_image` (one decode each)
+            instead of only that it exists.
+        max_pixels (int, optional): The pixel limit of ``check_images``.
 
     Returns:
-        dict: The number of images of each split.
+        list[DatasetReport]: One per dataset (a wrapper's inner datasets
+        each).
 
     Raises:
-        DatasetError: naming the missing or invalid file.
+        DatasetError: for a dataloader the config lacks, or when none of
+            them has a dataset.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f'Unknown dataset format {fmt!r}; allowed: '
-                         f'{list(FORMATS)}.')
-    _need(root, 'Dataset folder')
-    return {split: _CHECKS[fmt](root, split, classes)
-            for split in _SPLITS[fmt]}
+    scope = cfg.get('default_scope')
+    init_default_scope(scope)
+    reports = []
+    for name in dataloaders:
+        if name not in cfg:
+            raise DatasetError(f'The config has no {name}; it has: '
+                               f'{[k for k in DATALOADERS if k in cfg]}.')
+        loader = cfg.get(name)
+        if not loader or 'dataset' not in loader:
+            continue
+        for dataset in inner_datasets(loader.dataset):
+            reports.append(_check_dataset(name, dataset, scope,
+                                          check_images, max_pixels))
+    if not reports:
+        raise DatasetError(f'None of {list(dataloaders)} in the config has a '
+                           'dataset.')
+    return reports

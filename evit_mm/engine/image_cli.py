@@ -31,8 +31,8 @@ def add_image_check_arguments(parser: argparse.ArgumentParser,
     if dataset:
         parser.add_argument(
             '--no-image-check', action='store_true',
-            help='do not check the images of the datasets before the run '
-            '(an unusable one then stops the run where it is read)')
+            help='do not check the images of the datasets (an unusable one '
+            'then stops the run where it is read)')
 
 
 def demo_parser(description: str, task: str) -> argparse.ArgumentParser:
@@ -59,9 +59,11 @@ def check_run_images(cfg: Config,
                      out: Optional[str] = None) -> Iterator[None]:
     """Around a training or test run: first the work dir (and ``out``,
     ``--out`` of the test tool) must be writable, and the datasets of
-    ``dataloaders`` get their images checked before the first iteration
-    (unless ``args.no_image_check``; :func:`check_dataset_images` with
-    ``args.strict`` and ``args.max_pixels``); an unusable image with
+    ``dataloaders`` get their images checked (unless
+    ``args.no_image_check``; :func:`check_dataset_images` with
+    ``args.strict`` and ``args.max_pixels``: training samples when loaded,
+    validation and test sets before their loop, everything first with
+    ``--strict``); an unusable image with
     ``--strict``, or an unwritable output, ends the run with its message
     instead of a traceback (:class:`SystemExit`)."""
     try:
