@@ -22,6 +22,9 @@ PAPER_FLOPS_PARAMS = {
     'm0': (79, 2.3), 'm1': (167, 3.0), 'm2': (201, 4.2), 'm3': (263, 6.9),
     'm4': (299, 8.8), 'm5': (522, 12.4)
 }
+# ImageNet-1k top-1 (%) of the official weights (the paper's Table 1).
+PAPER_TOP1 = {'m0': 63.2, 'm1': 68.4, 'm2': 70.8, 'm3': 73.4, 'm4': 74.3,
+              'm5': 77.1}
 # The official ImageNet weights, written out as the "model" links of the
 # Model Zoo table in microsoft/Cream's EfficientViT/README.md (the
 # repository spelled as there and in classification/model/build.py).
