@@ -32,7 +32,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
                             use_safe_checkpoint_loading)
-from evit_mm.engine.image_cli import (demo_images, demo_parser,  # noqa: E402
+from evit_mm.engine.image_cli import (build_inferencer,  # noqa: E402
+                                      demo_images, demo_parser,
                                       require_scope)
 
 
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
     from mmseg.apis import MMSegInferencer
     allow_mmengine_checkpoints()
     use_safe_checkpoint_loading()
-    inferencer = MMSegInferencer(model=args.config, weights=args.weights,
-                                 device=args.device)
+    inferencer = build_inferencer(MMSegInferencer, cfg, weights=args.weights,
+                                  device=args.device)
     metainfo = cfg.get('test_dataloader', {}).get('dataset', {}).get(
         'metainfo', {})
     if metainfo.get('classes'):

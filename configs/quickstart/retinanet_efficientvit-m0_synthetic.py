@@ -12,8 +12,11 @@ metainfo = dict(
 image_size = (192, 192)
 max_epochs = 12
 
+# From scratch: no pretrained weights. Set on the inherited backbone
+# template too, so that the saved config does not show its Pretrained URL.
+efficientvit_backbone = dict(norm_eval=False, init_cfg=None)
 model = dict(
-    backbone=dict(norm_eval=False, init_cfg=None),
+    backbone=efficientvit_backbone,
     neck=dict(out_channels=64),
     bbox_head=dict(
         num_classes=3,
