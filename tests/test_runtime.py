@@ -17,7 +17,8 @@ from torch.utils.data import Dataset
 
 from evit_mm.checkpoint import CheckpointError, read_checkpoint
 from evit_mm.engine import (allow_mmengine_checkpoints, apply_test_options,
-                            apply_train_options, setup_distributed)
+                            apply_train_options, build_runner,
+                            setup_distributed)
 
 
 @MODELS.register_module(name='RuntimeToyModel', force=True)
@@ -268,6 +269,34 @@ def test_train_option_default_work_dir(tmp_path, monkeypatch):
     runner = _runner(None, 1, config_path='configs/a/b_c.py')
     assert runner.work_dir == str(tmp_path / 'work_dirs' / 'b_c')
     assert (tmp_path / 'work_dirs' / 'b_c').is_dir()
+
+
+def test_run_log_keeps_long_reports_off_the_screen(tmp_path, capsys):
+    """The tools' runner: a short header on the screen (device and
+    processes, not mmengine's "GPU number"), the config, hook order and
+    parameter-wise settings in the log file only, and no note about the
+    FileClient mmengine builds without being asked to."""
+    cfg = apply_train_options(_toy_config(1), 'configs/toy/toy_run.py',
+                              work_dir=str(tmp_path))
+    cfg.optim_wrapper.paramwise_cfg = dict(
+        custom_keys={'bias': dict(lr_mult=0.5)})
+    runner = build_runner(cfg, strict_load=False)
+    runner.train()
+    screen = capsys.readouterr().out
+    with open(runner.logger.log_file) as f:
+        log = f.read()
+    for text in ('Config:', 'Hooks will be executed', 'paramwise_options',
+                 'GPU number', 'dist_cfg'):
+        assert text not in screen, text
+    device = 'CUDA GPU(s)' if torch.cuda.is_available() else 'CPU'
+    assert f'device: {device}' in screen and 'processes: 1' in screen
+    config = tmp_path / f'{runner.timestamp}.py'  # a config of no file
+    assert f'config: {config}' in screen and config.is_file()
+    for text in ('Config:\n', "type='RuntimeToyModel'",
+                 'Hooks will be executed', 'paramwise_options -- linear.bias',
+                 'Epoch(train) [1][4/4]'):
+        assert text in log, text
+    assert 'FileClient' not in screen + log
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')

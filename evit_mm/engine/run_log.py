@@ -56,9 +56,11 @@ class ConciseLogRunner(Runner):
         })
         if self._distributed:  # the backend joined, not the config's
             shown['distributed backend'] = torch.distributed.get_backend()
-        if self.cfg.filename:
-            shown['config'] = osp.join(self.work_dir,
-                                       osp.basename(self.cfg.filename))
+        # where mmengine's dump_config() writes it
+        shown['config'] = osp.join(
+            self.work_dir,
+            osp.basename(self.cfg.filename) if self.cfg.filename else
+            f'{self.timestamp}.py')
         shown['full log'] = self.logger.log_file
         self.logger.info('Environment:\n' + _lines(shown))
         self.logger.info('Full environment:\n' +
