@@ -1,6 +1,7 @@
-"""The detection drawings: every box label inside the image and apart
-from the others, where mmdet's own visualizer cuts them off or overprints
-them; read back from the drawn figure."""
+"""The detection drawings: a box predicted for several classes drawn once,
+and every label inside the image and apart from the others, where mmdet's
+own visualizer repeats, cuts off or overprints them; read back from the
+drawn figure."""
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ from mmdet.visualization import DetLocalVisualizer  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 from evit_mm.visualization.det_visualizer import (  # noqa: E402
-    ReadableDetVisualizer, place_label)
+    ReadableDetVisualizer, best_class_per_box, place_label)
 
 CLASSES = ('circle', 'square', 'triangle')
 # Boxes of a 192 x 192 image: at the right edge, at the bottom-right
@@ -33,19 +34,21 @@ def _label_rects(visualizer):
     return rects
 
 
-def _draw(visualizer_type):
+def _draw(visualizer_type, boxes=BOXES, labels=(0, 1, 2, 0),
+          scores=(0.973, 0.881, 0.544, 0.612)):
     """The rectangles of the labels the visualizer draws (as
     ``add_datasample`` draws predictions), and the drawing."""
-    visualizer = visualizer_type(name=f'vis_{visualizer_type.__name__}')
+    visualizer = visualizer_type(
+        name=f'vis_{visualizer_type.__name__}_{len(boxes)}')
     instances = InstanceData(
-        bboxes=torch.tensor(BOXES, dtype=torch.float32),
-        labels=torch.tensor([0, 1, 2, 0]),
-        scores=torch.tensor([0.973, 0.881, 0.544, 0.612]))
+        bboxes=torch.tensor(boxes, dtype=torch.float32),
+        labels=torch.tensor(labels), scores=torch.tensor(scores))
     visualizer.set_image(np.full((192, 192, 3), 90, np.uint8))
     drawing = visualizer._draw_instances(
         visualizer.get_image(), instances, CLASSES,
         [(220, 20, 60), (0, 130, 230), (250, 170, 30)])
-    return _label_rects(visualizer), drawing
+    return _label_rects(visualizer), drawing, [
+        text.get_text() for text in visualizer.ax_save.texts]
 
 
 def _inside(rect, size=192):
@@ -59,14 +62,40 @@ def _apart(rects):
 
 
 def test_labels_inside_and_apart():
-    stock, _ = _draw(DetLocalVisualizer)
+    stock, _, _ = _draw(DetLocalVisualizer)
     assert len(stock) == len(BOXES)
     assert not all(map(_inside, stock)) and not _apart(stock)
-    readable, drawing = _draw(ReadableDetVisualizer)
+    readable, drawing, _ = _draw(ReadableDetVisualizer)
     assert drawing.shape == (192, 192, 3)
     assert len(readable) == len(BOXES)
     assert all(map(_inside, readable)), readable
     assert _apart(readable), readable
+
+
+def test_a_box_of_several_classes_is_drawn_once():
+    """RetinaNet returns one box once per class scoring above the
+    threshold (sigmoid scores, NMS per class)."""
+    box = [60, 60, 120, 120]
+    case = dict(boxes=[box, box, [10, 10, 40, 40], box],
+                labels=(1, 0, 2, 2), scores=(0.587, 0.595, 0.475, 0.457))
+    _, _, stock = _draw(DetLocalVisualizer, **case)
+    assert len(stock) == 4
+    _, _, readable = _draw(ReadableDetVisualizer, **case)
+    assert sorted(readable) == ['circle: 59.5', 'triangle: 47.5']
+    kept = best_class_per_box(InstanceData(
+        bboxes=torch.tensor(case['boxes'], dtype=torch.float32),
+        labels=torch.tensor(case['labels']),
+        scores=torch.tensor(case['scores'])))
+    assert kept.labels.tolist() == [0, 2]
+    # near-copies (different anchors) merge at the NMS threshold only
+    near = InstanceData(bboxes=torch.tensor([[60., 60, 120, 120],
+                                             [62., 60, 122, 124]]),
+                        labels=torch.tensor([0, 1]),
+                        scores=torch.tensor([0.4, 0.6]))
+    assert len(best_class_per_box(near)) == 2
+    assert best_class_per_box(near, 0.5).labels.tolist() == [1]
+    with pytest.raises(ValueError, match='same_iou=0'):
+        ReadableDetVisualizer(name='bad_same_iou', same_iou=0)
 
 
 def test_place_label():
