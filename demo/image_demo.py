@@ -22,7 +22,8 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from evit_mm.engine.image_cli import (demo_images, demo_parser,  # noqa: E402
+from evit_mm.engine.image_cli import (build_inferencer,  # noqa: E402
+                                      demo_images, demo_parser,
                                       require_scope)
 
 
@@ -38,12 +39,12 @@ def main(argv=None) -> int:
     """Run the demo; returns the exit status (0, or 3 if any input was
     skipped)."""
     args = parse_args(argv)
-    require_scope(args.config, 'mmdet')
+    cfg = require_scope(args.config, 'mmdet')
     scan = demo_images(args.inputs, args.out_dir, args.strict,
                        args.max_pixels)
     from mmdet.apis import DetInferencer
-    inferencer = DetInferencer(model=args.config, weights=args.weights,
-                               device=args.device, show_progress=False)
+    inferencer = build_inferencer(DetInferencer, cfg, weights=args.weights,
+                                  device=args.device, show_progress=False)
     inferencer([image.path for image in scan.images],
                batch_size=args.batch_size, out_dir=args.out_dir,
                pred_score_thr=args.pred_score_thr, no_save_pred=False)

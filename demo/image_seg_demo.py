@@ -30,7 +30,8 @@ import numpy as np
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from evit_mm.engine.image_cli import (demo_images, demo_parser,  # noqa: E402
+from evit_mm.engine.image_cli import (build_inferencer,  # noqa: E402
+                                      demo_images, demo_parser,
                                       require_scope)
 
 
@@ -62,8 +63,8 @@ def main(argv=None) -> int:
     scan = demo_images(args.inputs, args.out_dir, args.strict,
                        args.max_pixels)
     from mmseg.apis import MMSegInferencer
-    inferencer = MMSegInferencer(model=args.config, weights=args.weights,
-                                 device=args.device)
+    inferencer = build_inferencer(MMSegInferencer, cfg, weights=args.weights,
+                                  device=args.device)
     metainfo = cfg.get('test_dataloader', {}).get('dataset', {}).get(
         'metainfo', {})
     if metainfo.get('classes'):

@@ -1,13 +1,14 @@
 """evit_mm: EfficientViT (MSRA, CVPR 2023) for the OpenMMLab 2.0 toolboxes.
 
 Importing the package registers its models in mmengine's root ``MODELS``
-registry (and ``CheckedImageDataset`` in its ``DATASETS``), so mmdet, mmseg
+registry (``CheckedImageDataset`` in its ``DATASETS``, and where mmdet is
+installed ``ReadableDetVisualizer`` in its ``VISUALIZERS``), so mmdet, mmseg
 and mmpretrain configs build them by type name; and it makes checkpoint
 reads safe and able to read the toolboxes' checkpoints on torch >= 2.6
 (:func:`evit_mm.checkpoint.install_safe_loading`), so the toolboxes' own
 inference APIs load them too.
 """
-from . import datasets, hooks, models  # noqa: F401
+from . import datasets, hooks, models, visualization  # noqa: F401
 from .checkpoint import install_safe_loading
 from .version import __version__  # noqa: F401
 

@@ -22,9 +22,20 @@ PAPER_FLOPS_PARAMS = {
     'm0': (79, 2.3), 'm1': (167, 3.0), 'm2': (201, 4.2), 'm3': (263, 6.9),
     'm4': (299, 8.8), 'm5': (522, 12.4)
 }
-# The official ImageNet releases.
-OFFICIAL_URL = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo/'
-                'releases/download/v1.0/efficientvit_{}.pth')
+# ImageNet-1k top-1 (%) of the official weights (the paper's Table 1).
+PAPER_TOP1 = {'m0': 63.2, 'm1': 68.4, 'm2': 70.8, 'm3': 73.4, 'm4': 74.3,
+              'm5': 77.1}
+# The official ImageNet weights, written out as the "model" links of the
+# Model Zoo table in microsoft/Cream's EfficientViT/README.md (the
+# repository spelled as there and in classification/model/build.py).
+OFFICIAL_WEIGHTS = {
+    'm0': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m0.pth',  # noqa: E501
+    'm1': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m1.pth',  # noqa: E501
+    'm2': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m2.pth',  # noqa: E501
+    'm3': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m3.pth',  # noqa: E501
+    'm4': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m4.pth',  # noqa: E501
+    'm5': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m5.pth',  # noqa: E501
+}
 
 
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:

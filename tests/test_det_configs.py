@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from reference import EMBED_DIMS, OFFICIAL_URL
+from reference import EMBED_DIMS, OFFICIAL_WEIGHTS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OFFICIAL = sorted(
@@ -50,7 +50,7 @@ def test_official_recipe(path):
     backbone, neck = cfg.model.backbone, cfg.model.neck
     assert backbone.type == 'EfficientViT' and backbone.arch == arch
     assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=OFFICIAL_URL.format(arch))
+                                     checkpoint=OFFICIAL_WEIGHTS[arch])
     assert backbone.frozen_stages == -1 and backbone.norm_eval
     assert neck.type == 'EfficientViTFPN'
     assert neck.in_channels == EMBED_DIMS[arch]

@@ -24,6 +24,7 @@ ALLOWED_IMPORTS = {
     'deploy': {'checkpoint', 'datasets', 'engine', 'models'},
     'analysis': {'checkpoint', 'deploy', 'models'},
     'version': set(),
+    'visualization': set(),
 }
 
 

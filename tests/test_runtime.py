@@ -10,15 +10,18 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.model import BaseModel
+from mmengine.hooks import Hook
+from mmengine.registry import DATASETS, HOOKS, MODELS
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from evit_mm.checkpoint import (CheckpointError, install_safe_loading,
                                 read_checkpoint)
 from evit_mm.engine import (apply_test_options, apply_train_options,
-                            setup_distributed)
+                            build_runner, setup_distributed)
 
 
+@MODELS.register_module(name='RuntimeToyModel', force=True)
 class ToyModel(BaseModel):
 
     def __init__(self):
@@ -35,6 +38,7 @@ class ToyModel(BaseModel):
         return outputs
 
 
+@DATASETS.register_module(name='RuntimeToyDataset', force=True)
 class ToyDataset(Dataset):
 
     def __init__(self):
@@ -49,27 +53,55 @@ class ToyDataset(Dataset):
         return dict(inputs=self.inputs[index], targets=self.targets[index])
 
 
-def _runner(work_dir, max_epochs, resume_from=None):
-    return Runner(
-        model=ToyModel(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=ToyDataset(),
-            sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
-            batch_size=2,
-            collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
-        param_scheduler=dict(type='MultiStepLR', milestones=[1, 2],
-                             gamma=0.5),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=1),
-            logger=dict(type='LoggerHook', interval=1)),
-        randomness=dict(seed=0),
-        resume=resume_from is not None,
-        load_from=resume_from,
-        default_scope='mmengine',
-        experiment_name=f'toy_{max_epochs}_{resume_from is not None}')
+@HOOKS.register_module(name='RuntimeStartRecorder', force=True)
+class StartRecorder(Hook):
+    """Records where each run's training loop starts (after mmengine has
+    loaded or resumed a checkpoint)."""
+    starts = {}
+
+    def before_train(self, runner):
+        self.starts[runner.work_dir] = (runner.epoch, runner.iter)
+
+
+def _toy_config(max_epochs):
+    return Config(
+        dict(
+            model=dict(type='RuntimeToyModel'),
+            train_dataloader=dict(
+                dataset=dict(type='RuntimeToyDataset'),
+                sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+                batch_size=2,
+                collate_fn=dict(type='default_collate')),
+            optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
+            param_scheduler=dict(type='MultiStepLR', milestones=[1, 2],
+                                 gamma=0.5),
+            train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+            auto_scale_lr=dict(enable=False, base_batch_size=16),
+            default_hooks=dict(
+                checkpoint=dict(type='CheckpointHook', interval=1),
+                logger=dict(type='LoggerHook', interval=1)),
+            custom_hooks=[dict(type='RuntimeStartRecorder')],
+            randomness=dict(seed=0),
+            default_scope='mmengine'))
+
+
+_runs = 0
+
+
+def _runner(work_dir, max_epochs, config_path='toy.py', **options):
+    """A Runner built the way ``tools/train.py`` builds one: the toy config
+    with the train options applied."""
+    global _runs
+    _runs += 1
+    cfg = apply_train_options(_toy_config(max_epochs), config_path,
+                              work_dir=None if work_dir is None else
+                              str(work_dir), **options)
+    cfg.experiment_name = f'toy_{_runs}'  # one message hub per runner
+    return Runner.from_cfg(cfg)
+
+
+def _first_lr(runner):
+    return runner.message_hub.get_scalar('train/lr').data[0][0]
 
 
 @pytest.fixture
@@ -90,7 +122,7 @@ def toy_runs(tmp_path_factory):
     _runner(full, 3).train()
     resumed = tmp_path_factory.mktemp('resumed')
     shutil.copy(full / 'epoch_1.pth', resumed / 'epoch_1.pth')
-    runner = _runner(resumed, 3, resume_from=str(resumed / 'epoch_1.pth'))
+    runner = _runner(resumed, 3, resume=str(resumed / 'epoch_1.pth'))
     runner.train()
     return full, resumed, runner
 
@@ -195,23 +227,75 @@ def _cfg(scope):
              test_evaluator=dict(type='Metric')))
 
 
-def test_train_options():
-    cfg = apply_train_options(
-        _cfg('mmdet'), 'configs/a/b_c.py', auto_scale_lr=True,
-        resume='auto', launcher='pytorch',
-        cfg_options={'optim_wrapper.clip_grad': None})
-    assert cfg.work_dir == os.path.join('./work_dirs', 'b_c')
-    assert cfg.resume and cfg.load_from is None
-    assert cfg.auto_scale_lr.enable and cfg.launcher == 'pytorch'
-    assert 'clip_grad' in cfg.optim_wrapper
-    cfg = apply_train_options(_cfg('mmdet'), 'x.py', work_dir='w',
-                              resume='w/epoch_1.pth')
-    assert (cfg.work_dir, cfg.resume, cfg.load_from) == \
-        ('w', True, 'w/epoch_1.pth')
-    bare = _cfg('mmdet')
+def test_train_option_auto_scale_lr(tmp_path):
+    """mmengine scales the LR by (batch per process x processes) / base:
+    2 x 1 / 16 here; the LR given through cfg_options is the one scaled."""
+    runner = _runner(tmp_path / 'scaled', 1, auto_scale_lr=True,
+                     cfg_options={'optim_wrapper.optimizer.lr': 0.08})
+    runner.train()
+    assert _first_lr(runner) == pytest.approx(0.08 * 2 / 16)
+    runner = _runner(tmp_path / 'plain', 1)
+    runner.train()
+    assert _first_lr(runner) == pytest.approx(0.01)
+    assert StartRecorder.starts[str(tmp_path / 'plain')] == (0, 0)
+    bare = _toy_config(1)
     bare.pop('auto_scale_lr')
     with pytest.raises(RuntimeError, match='auto_scale_lr'):
         apply_train_options(bare, 'x.py', auto_scale_lr=True)
+
+
+def test_train_option_resume_auto(toy_runs, tmp_path):
+    """--resume auto continues from the work dir's latest checkpoint and
+    ends where the uninterrupted run ended."""
+    full = toy_runs[0]
+    install_safe_loading()  # as importing evit_mm does
+    shutil.copy(full / 'epoch_1.pth', tmp_path / 'epoch_1.pth')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    runner = _runner(tmp_path, 2, resume='auto')
+    runner.train()
+    assert StartRecorder.starts[str(tmp_path)] == (1, 4)
+    assert runner.iter == 8
+    assert list(runner.message_hub.get_scalar('train/lr').data[0]) == \
+        [0.01] * 4 + [0.005] * 4
+    a = read_checkpoint(str(full / 'epoch_2.pth'))['state_dict']
+    b = read_checkpoint(str(tmp_path / 'epoch_2.pth'))['state_dict']
+    for key, value in a.items():
+        torch.testing.assert_close(b[key], value)
+
+
+def test_train_option_default_work_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = _runner(None, 1, config_path='configs/a/b_c.py')
+    assert runner.work_dir == str(tmp_path / 'work_dirs' / 'b_c')
+    assert (tmp_path / 'work_dirs' / 'b_c').is_dir()
+
+
+def test_run_log_keeps_long_reports_off_the_screen(tmp_path, capsys):
+    """The tools' runner: a short header on the screen (device and
+    processes, not mmengine's "GPU number"), the config, hook order and
+    parameter-wise settings in the log file only, and no note about the
+    FileClient mmengine builds without being asked to."""
+    cfg = apply_train_options(_toy_config(1), 'configs/toy/toy_run.py',
+                              work_dir=str(tmp_path))
+    cfg.optim_wrapper.paramwise_cfg = dict(
+        custom_keys={'bias': dict(lr_mult=0.5)})
+    runner = build_runner(cfg, strict_load=False)
+    runner.train()
+    screen = capsys.readouterr().out
+    with open(runner.logger.log_file) as f:
+        log = f.read()
+    for text in ('Config:', 'Hooks will be executed', 'paramwise_options',
+                 'GPU number', 'dist_cfg'):
+        assert text not in screen, text
+    device = 'CUDA GPU(s)' if torch.cuda.is_available() else 'CPU'
+    assert f'device: {device}' in screen and 'processes: 1' in screen
+    config = tmp_path / f'{runner.timestamp}.py'  # a config of no file
+    assert f'config: {config}' in screen and config.is_file()
+    for text in ('Config:\n', "type='RuntimeToyModel'",
+                 'Hooks will be executed', 'paramwise_options -- linear.bias',
+                 'Epoch(train) [1][4/4]'):
+        assert text in log, text
+    assert 'FileClient' not in screen + log
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from reference import EMBED_DIMS, OFFICIAL_URL
+from reference import EMBED_DIMS, OFFICIAL_WEIGHTS
 from seg_helpers import (QUICKSTART, SEM_FPN, UPERNET, build_segmentor,
                          load_config)
 
@@ -37,7 +37,7 @@ def _check_common(cfg, arch):
     backbone, neck = model.backbone, model.neck
     assert backbone.type == 'EfficientViT' and backbone.arch == arch
     assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=OFFICIAL_URL.format(arch))
+                                     checkpoint=OFFICIAL_WEIGHTS[arch])
     assert backbone.out_indices == (0, 1, 2) and backbone.window_size == 7
     assert neck.type == 'EfficientViTFPN'
     assert neck.in_channels == EMBED_DIMS[arch]

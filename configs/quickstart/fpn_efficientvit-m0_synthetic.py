@@ -15,9 +15,12 @@ crop_size = (256, 256)
 max_iters = 1000
 norm_cfg = dict(type='BN', requires_grad=True)
 
+# From scratch: no pretrained weights. Set on the inherited backbone
+# template too, so that the saved config does not show its Pretrained URL.
+efficientvit_backbone = dict(norm_eval=False, init_cfg=None)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(norm_eval=False, init_cfg=None),
+    backbone=efficientvit_backbone,
     neck=dict(out_channels=64),
     decode_head=dict(
         in_channels=[64, 64, 64, 64],

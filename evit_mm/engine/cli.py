@@ -9,6 +9,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .reliability import harden_runtime
+from .run_log import ConciseLogRunner
 from .runtime import setup_distributed
 
 
@@ -36,11 +37,13 @@ def parse_tool_args(parser: argparse.ArgumentParser,
 
 def build_runner(cfg: Config, strict_load: bool) -> Runner:
     """The config's runner (``runner_type`` or mmengine's ``Runner``), with
-    every checkpoint checked against the model (``strict_load``: exact fit,
-    as for testing; see :func:`harden_runtime`), atomic checkpoint writes,
-    and distributed runs set up for machines without a GPU."""
+    every checkpoint read safely and checked against the model
+    (``strict_load``: exact fit, as for testing; see :func:`harden_runtime`),
+    atomic checkpoint writes, and distributed runs set up for machines
+    without a GPU; mmengine's ``Runner`` logs a short header on the screen (:class:`ConciseLogRunner`).
+    """
     harden_runtime(cfg, strict_load=strict_load)
     setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return ConciseLogRunner.from_cfg(cfg)

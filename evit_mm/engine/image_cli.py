@@ -1,10 +1,11 @@
 """Image options and checks shared by the demos and the tools:
 ``--strict``, ``--max-pixels`` (and ``--no-image-check`` for the tools),
-and the checks made before a model is built (output folders writable,
-inputs usable)."""
+the checks made before a model is built (output folders writable, inputs
+usable), and the demos' inferencers."""
 import argparse
 import contextlib
-from typing import Iterator, Optional, Sequence
+import copy
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from mmengine.config import Config
 
@@ -14,6 +15,7 @@ from ..datasets.images import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ImageError,
 from .options import config_scope
 from .outputs import (OutputPathError, ensure_writable_dir,
                       ensure_writable_file)
+from .quiet import drop_logged, function_registry_fallback
 
 
 def add_image_check_arguments(parser: argparse.ArgumentParser,
@@ -120,3 +122,29 @@ def require_scope(config: str, scope: str) -> Config:
         raise SystemExit(f'error: {config} is a {found} config; this demo '
                          f'runs {scope} models. Use {DEMOS[found]} for it.')
     return cfg
+
+
+def build_inferencer(inferencer: Callable[..., Any], cfg: Config,
+                     **kwargs) -> Any:
+    """Build an mmengine-style inferencer (``DetInferencer``,
+    ``MMSegInferencer``) for ``cfg``.
+
+    The config's visualizer loses its storage backends: the inferencer
+    writes its drawings to ``out_dir`` itself, and mmengine warns that it
+    cannot add a ``LocalVisBackend`` without a ``save_dir``. mmengine's
+    note that the toolbox has no ``FUNCTIONS`` registry is dropped (see
+    :mod:`evit_mm.engine.quiet`).
+
+    Args:
+        inferencer (callable): The inferencer class.
+        cfg (Config): The model's config (not changed).
+        **kwargs: The inferencer's other arguments (``weights``, ...).
+
+    Returns:
+        The inferencer.
+    """
+    cfg = copy.deepcopy(cfg)
+    if 'visualizer' in cfg:
+        cfg.visualizer.vis_backends = []
+    with drop_logged(function_registry_fallback(config_scope(cfg))):
+        return inferencer(model=cfg, **kwargs)

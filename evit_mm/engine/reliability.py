@@ -15,6 +15,7 @@ installs that (:func:`evit_mm.checkpoint.install_safe_loading`).
 
 :func:`harden_runtime` turns both on for a config; the tools call it.
 """
+import contextlib
 import os
 import os.path as osp
 from typing import List, Optional
@@ -28,6 +29,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 
 from ..checkpoint import CheckpointError, check_fit, extract_state_dict
+from .quiet import FILE_CLIENT_DEPRECATION, drop_logged
 
 
 def _fsync_dir(path: str) -> None:
@@ -69,6 +71,17 @@ class AtomicCheckpointHook(CheckpointHook):
     saved as mmengine does; object stores replace objects whole.
     """
 
+    def _unused_file_client_note_dropped(self):
+        """mmengine builds a FileClient before training and at each save
+        even when none is configured, and says it is deprecated."""
+        if self.file_client_args is not None:
+            return contextlib.nullcontext()
+        return drop_logged(*FILE_CLIENT_DEPRECATION)
+
+    def before_train(self, runner) -> None:
+        with self._unused_file_client_note_dropped():
+            super().before_train(runner)
+
     def _stale_checkpoints(self, runner, step: int) -> List[str]:
         """Record ``step`` among the kept checkpoints; the paths that fall
         out of ``max_keep_ckpts``."""
@@ -94,16 +107,17 @@ class AtomicCheckpointHook(CheckpointHook):
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         local = isinstance(self.file_backend, LocalBackend)
         saved_as = f'.{filename}.tmp-{os.getpid()}' if local else filename
-        runner.save_checkpoint(
-            self.out_dir,
-            saved_as,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        with self._unused_file_client_note_dropped():
+            runner.save_checkpoint(
+                self.out_dir,
+                saved_as,
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
         if not is_main_process():
             return
         if local:
