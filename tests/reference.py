@@ -23,7 +23,7 @@ PAPER_FLOPS_PARAMS = {
     'm4': (299, 8.8), 'm5': (522, 12.4)
 }
 # The official ImageNet releases.
-OFFICIAL_URL = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo/'
+OFFICIAL_URL = ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
                 'releases/download/v1.0/efficientvit_{}.pth')
 
 

@@ -157,3 +157,31 @@ def test_readme_is_short():
         lines = f.read().splitlines()
     assert len(lines) <= README_MAX_LINES, (
         f'README.md has {len(lines)} lines; at most {README_MAX_LINES}')
+
+
+# How the official release (microsoft/Cream, EfficientViT/README.md and
+# classification/model/build.py) spells the repository of its weights.
+OFFICIAL_ZOO = 'xinyuliu-jeffrey/EfficientViT_Model_Zoo'
+SOURCES = ('README.md', 'docs', 'configs', 'evit_mm', 'tools', 'demo', 'tests',
+           'model-index.yml')
+
+
+def repository_texts() -> Dict[str, str]:
+    """Path -> text of the project's sources, configs and pages."""
+    texts = {}
+    for source in SOURCES:
+        path = osp.join(REPO, source)
+        files = [path] if osp.isfile(path) else glob.glob(
+            osp.join(path, '**', '*.*'), recursive=True)
+        for name in files:
+            if name.endswith(('.py', '.md', '.yml', '.sh')):
+                with open(name, encoding='utf-8') as f:
+                    texts[osp.relpath(name, REPO)] = f.read()
+    return texts
+
+
+def test_weights_repository_spelled_as_the_official_release():
+    zoo = re.compile(r'xinyuliu-jeffrey/\w+_Model_Zoo', re.IGNORECASE)
+    found = {(path, match) for path, text in repository_texts().items()
+             for match in zoo.findall(text) if match != OFFICIAL_ZOO}
+    assert not found, f'spelled otherwise than {OFFICIAL_ZOO}: {sorted(found)}'

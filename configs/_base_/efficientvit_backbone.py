@@ -4,7 +4,7 @@
 # maps (strides 16, 32, 64), BN statistics frozen, nothing else frozen.
 custom_imports = dict(imports=['evit_mm'], allow_failed_imports=False)
 
-efficientvit_url = ('https://github.com/xinyuliu-jeffrey/EfficientVit_Model_Zoo'
+efficientvit_url = ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo'
                     '/releases/download/v1.0/efficientvit_{}.pth')
 efficientvit_backbone = dict(
     _delete_=True,

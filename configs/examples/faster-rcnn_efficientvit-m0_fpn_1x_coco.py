@@ -14,7 +14,7 @@ model = dict(
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://github.com/xinyuliu-jeffrey/'
-            'EfficientVit_Model_Zoo/releases/download/v1.0/efficientvit_m0.pth'
+            'EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m0.pth'
         )),
     neck=dict(in_channels=[64, 128, 192]),
     rpn_head=dict(
