@@ -185,3 +185,24 @@ def test_weights_repository_spelled_as_the_official_release():
     found = {(path, match) for path, text in repository_texts().items()
              for match in zoo.findall(text) if match != OFFICIAL_ZOO}
     assert not found, f'spelled otherwise than {OFFICIAL_ZOO}: {sorted(found)}'
+
+
+def test_quickstart_checkpoint_paths_are_where_the_quickstart_writes():
+    """Commands that use the quickstart detector's checkpoint name the work
+    dir tools/quickstart.sh trains into."""
+    with open(osp.join(REPO, 'tools', 'quickstart.sh')) as f:
+        work_dir = re.search(r'WORK_DIR=\$\{WORK_DIR:-([^}]+)\}',
+                             f.read()).group(1)
+    config = 'configs/quickstart/retinanet_efficientvit-m0_synthetic.py'
+    wrong = []
+    for path, text in repository_texts().items():
+        lines = text.splitlines()
+        for number, line in enumerate(lines):
+            if config not in line or '--work-dir' in line:
+                continue
+            command = ' '.join(lines[number:number + 3])
+            for used in re.findall(r'(work_dirs/[\w.-]+)/epoch_\d+\.pth',
+                                   command):
+                if used != work_dir:
+                    wrong.append(f'{path}:{number + 1}: {used}')
+    assert not wrong, f'not {work_dir}: {wrong}'
