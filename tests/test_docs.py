@@ -206,3 +206,27 @@ def test_quickstart_checkpoint_paths_are_where_the_quickstart_writes():
                 if used != work_dir:
                     wrong.append(f'{path}:{number + 1}: {used}')
     assert not wrong, f'not {work_dir}: {wrong}'
+
+
+# How the project's own process shows up in text (issue numbers, which
+# machine a task was lent): nothing a user of the docs or the tools needs.
+PROCESS_TEXT = re.compile(
+    r'\bissue ?#?\d+|\blent an? (GPU|machine)|\bthis (session|task)\b',
+    re.IGNORECASE)
+
+
+def test_user_docs_and_tools_do_not_speak_of_the_project_process():
+    found = [
+        f'{path}: {match.group(0)!r}'
+        for path, text in repository_texts().items()
+        if not path.startswith('tests')
+        for match in PROCESS_TEXT.finditer(text)
+    ]
+    assert not found, found
+
+
+@pytest.mark.parametrize('text, hits', [
+    ('as issue 6 asked', 1), ('Issue #12', 1), ('this task was not lent a GPU', 2),
+    ('in this session', 1), ('a tissue 3', 0), ('the task of this model', 0)])
+def test_process_text_pattern(text, hits):
+    assert len(PROCESS_TEXT.findall(text)) == hits
