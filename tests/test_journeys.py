@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from reference import EMBED_DIMS, official_state_dict, timm_model
-from seg_helpers import build_segmentor
+from seg_helpers import build_segmentor, load_config
 from tool_helpers import REPO_ROOT, run_script
 
 PAGE = osp.join(REPO_ROOT, 'docs', 'journeys.md')
@@ -89,6 +89,11 @@ def test_segmentation_swap_predicts(name, channels, strides, aux):
         (c, *hw) for c, hw in zip(channels, _level_shapes(
             height, width, strides))]
     assert aux_logits.shape[1:] == (150, *feats[aux].shape[2:])
+    # --auto-scale-lr needs the recipe's total batch: GPUs x batch per GPU
+    # of the file name (mmseg's naming), here 4xb4.
+    gpus, per_gpu = map(int, re.search(r'_(\d+)xb(\d+)-', name).groups())
+    assert load_config(osp.join(
+        EXAMPLES, f'{name}.py')).auto_scale_lr.base_batch_size == gpus * per_gpu
 
 
 def _user_run(cwd: str, script: str, *args) -> str:
