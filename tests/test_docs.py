@@ -157,3 +157,76 @@ def test_readme_is_short():
         lines = f.read().splitlines()
     assert len(lines) <= README_MAX_LINES, (
         f'README.md has {len(lines)} lines; at most {README_MAX_LINES}')
+
+
+# How the official release (microsoft/Cream, EfficientViT/README.md and
+# classification/model/build.py) spells the repository of its weights.
+OFFICIAL_ZOO = 'xinyuliu-jeffrey/EfficientViT_Model_Zoo'
+SOURCES = ('README.md', 'docs', 'configs', 'evit_mm', 'tools', 'demo', 'tests',
+           'model-index.yml')
+
+
+def repository_texts() -> Dict[str, str]:
+    """Path -> text of the project's sources, configs and pages."""
+    texts = {}
+    for source in SOURCES:
+        path = osp.join(REPO, source)
+        files = [path] if osp.isfile(path) else glob.glob(
+            osp.join(path, '**', '*.*'), recursive=True)
+        for name in files:
+            if name.endswith(('.py', '.md', '.yml', '.sh')):
+                with open(name, encoding='utf-8') as f:
+                    texts[osp.relpath(name, REPO)] = f.read()
+    return texts
+
+
+def test_weights_repository_spelled_as_the_official_release():
+    zoo = re.compile(r'xinyuliu-jeffrey/\w+_Model_Zoo', re.IGNORECASE)
+    found = {(path, match) for path, text in repository_texts().items()
+             for match in zoo.findall(text) if match != OFFICIAL_ZOO}
+    assert not found, f'spelled otherwise than {OFFICIAL_ZOO}: {sorted(found)}'
+
+
+def test_quickstart_checkpoint_paths_are_where_the_quickstart_writes():
+    """Commands that use the quickstart detector's checkpoint name the work
+    dir tools/quickstart.sh trains into."""
+    with open(osp.join(REPO, 'tools', 'quickstart.sh')) as f:
+        work_dir = re.search(r'WORK_DIR=\$\{WORK_DIR:-([^}]+)\}',
+                             f.read()).group(1)
+    config = 'configs/quickstart/retinanet_efficientvit-m0_synthetic.py'
+    wrong = []
+    for path, text in repository_texts().items():
+        lines = text.splitlines()
+        for number, line in enumerate(lines):
+            if config not in line or '--work-dir' in line:
+                continue
+            command = ' '.join(lines[number:number + 3])
+            for used in re.findall(r'(work_dirs/[\w.-]+)/epoch_\d+\.pth',
+                                   command):
+                if used != work_dir:
+                    wrong.append(f'{path}:{number + 1}: {used}')
+    assert not wrong, f'not {work_dir}: {wrong}'
+
+
+# How the project's own process shows up in text (issue numbers, which
+# machine a task was lent): nothing a user of the docs or the tools needs.
+PROCESS_TEXT = re.compile(
+    r'\bissue ?#?\d+|\blent an? (GPU|machine)|\bthis (session|task)\b',
+    re.IGNORECASE)
+
+
+def test_user_docs_and_tools_do_not_speak_of_the_project_process():
+    found = [
+        f'{path}: {match.group(0)!r}'
+        for path, text in repository_texts().items()
+        if not path.startswith('tests')
+        for match in PROCESS_TEXT.finditer(text)
+    ]
+    assert not found, found
+
+
+@pytest.mark.parametrize('text, hits', [
+    ('as issue 6 asked', 1), ('Issue #12', 1), ('this task was not lent a GPU', 2),
+    ('in this session', 1), ('a tissue 3', 0), ('the task of this model', 0)])
+def test_process_text_pattern(text, hits):
+    assert len(PROCESS_TEXT.findall(text)) == hits

@@ -18,6 +18,19 @@ import torch.nn.functional as F
 from mmdeploy.core import FUNCTION_REWRITER
 from torch.nn.modules.utils import _pair
 
+# mmdeploy imports the target of every registered rewriter when an export
+# starts, inside its RewriterContext. Importing mmseg there (it imports timm,
+# whose modules call torch.fx.wrap) lengthens torch.fx's table of wrapped
+# functions, and on leaving the context mmdeploy 1.3.1 shortens that table
+# with list.pop(-1), which torch 2.14's dict refuses (KeyError: -1): every
+# export in a process that had not imported mmseg yet (a detector or a
+# classifier deployed by tools/deployment/deploy.py) failed at its end.
+# Importing the target with the rewriter keeps the table's length constant.
+try:
+    import mmseg.models.utils  # noqa: F401
+except ImportError:  # no mmseg: the rewriter has nothing to rewrite
+    pass
+
 
 def adaptive_avg_pool2d_any_size(
         x: torch.Tensor,

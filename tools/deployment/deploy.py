@@ -9,7 +9,7 @@ configs/deploy/. Examples::
 
     python tools/deployment/deploy.py \\
         configs/quickstart/retinanet_efficientvit-m0_synthetic.py \\
-        work_dirs/retinanet_efficientvit-m0_synthetic/epoch_12.pth \\
+        work_dirs/quickstart/epoch_12.pth \\
         --backend onnxruntime --work-dir work_dirs/deploy/retinanet-ort \\
         --img data/synthetic/coco/val/000000.jpg
 
