@@ -8,6 +8,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..models.channel_check import check_backbone_channels
 from .reliability import harden_runtime
 from .runtime import allow_mmengine_checkpoints, setup_distributed
 
@@ -38,11 +39,14 @@ def build_runner(cfg: Config, strict_load: bool) -> Runner:
     """The config's runner (``runner_type`` or mmengine's ``Runner``), with
     mmengine checkpoints loadable under safe loading, every checkpoint read
     safely and checked against the model (``strict_load``: exact fit, as
-    for testing; see :func:`harden_runtime`), atomic checkpoint writes, and
-    distributed runs set up for machines without a GPU."""
+    for testing; see :func:`harden_runtime`), atomic checkpoint writes,
+    distributed runs set up for machines without a GPU, and the neck's
+    channels checked against the backbone's (see
+    :func:`evit_mm.models.channel_check.check_backbone_channels`)."""
     allow_mmengine_checkpoints()
     harden_runtime(cfg, strict_load=strict_load)
     setup_distributed(cfg)
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
+        cfg)
+    check_backbone_channels(runner.model)
+    return runner
