@@ -4,15 +4,17 @@
 # ImageNet training, in RGB) and returns its patch embedding's stride-8 map
 # and its three stage maps: four levels, strides 8, 16, 32 and 64, for
 # RTMDet's CSPNeXtPAFPN neck and head (docs/detection.md gives the
-# measurements behind this choice). BN statistics are trained, as in
-# RTMDet (32 images per GPU).
+# measurements behind this choice). The neck's top-down path doubles each
+# level's size, so batches are padded to a multiple of the coarsest stride
+# (64). BN statistics are trained, as in RTMDet (32 images per GPU).
 _base_ = ['./efficientvit_backbone.py']
 
 efficientvit_rtmdet = dict(
     data_preprocessor=dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
+        bgr_to_rgb=True,
+        pad_size_divisor=64),
     backbone=dict(
         _base_.efficientvit_backbone,
         embed_out_strides=(8, ),
