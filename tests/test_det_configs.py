@@ -212,7 +212,8 @@ def test_rtmdet_is_the_tiny_recipe_with_efficientvit(path):
     assert head == stock.model.bbox_head
     assert cfg.model.data_preprocessor == dict(
         stock.model.data_preprocessor, mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=64)
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=64,
+        **(dict(pad_mask=True) if ins else {}))
     for key in ('train_pipeline', 'train_pipeline_stage2', 'test_pipeline',
                 'train_dataloader', 'val_dataloader', 'param_scheduler',
                 'train_cfg', 'custom_hooks', 'default_hooks'):

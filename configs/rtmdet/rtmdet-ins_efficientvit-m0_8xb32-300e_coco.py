@@ -8,4 +8,6 @@ _base_ = [
 ]
 
 model = _base_.efficientvit_rtmdet
+# Masks padded with the images (to a multiple of 64) for any pipeline.
+model.data_preprocessor.pad_mask = True
 optim_wrapper = _base_.efficientvit_rtmdet_optim_wrapper
