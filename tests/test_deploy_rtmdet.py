@@ -39,8 +39,15 @@ def rtmdet_with_boxes(config: str, imgs: list):
     with box distances of one to three strides (a fresh head predicts
     near-empty boxes, whose overlaps say nothing)."""
     model = with_boxes(config, imgs, lambda head: list(head.rtm_cls))
+    # A fresh head's logits barely differ: spread them 100x around the
+    # threshold's logit, so the kept scores stand apart from it.
+    threshold = model.bbox_head.test_cfg.score_thr
+    at = float(torch.logit(torch.tensor(threshold)))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
+        for conv in model.bbox_head.rtm_cls:
+            conv.weight *= 100
+            conv.bias.copy_(100 * conv.bias - 99 * at)
         for reg in model.bbox_head.rtm_reg:
             reg.bias.copy_(torch.rand(reg.bias.shape, generator=generator)
                            * 2 + 1)
@@ -73,6 +80,11 @@ def test_rtmdet_matches_pytorch(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="mmdeploy 1.3.1's RTMDet-Ins rewriter builds its mask "
+    "coordinates with the point generator's default device='cuda': the "
+    'export fails on a machine without a GPU')
 @pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
 def test_rtmdet_ins_matches_pytorch(tmp_path):
     config = variant(tmp_path, *RTMDET_INS)
