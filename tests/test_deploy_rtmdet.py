@@ -82,9 +82,8 @@ def test_rtmdet_matches_pytorch(tmp_path):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True, raises=AssertionError,
-    reason="mmdeploy 1.3.1's RTMDet-Ins rewriter builds its mask "
-    "coordinates with the point generator's default device='cuda': the "
-    'export fails on a machine without a GPU')
+    reason='exports and runs, but 11 of 26 boxes above 0.05 differ from '
+    "PyTorch's (IoU 0.61-0.70): not yet explained")
 @pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
 def test_rtmdet_ins_matches_pytorch(tmp_path):
     config = variant(tmp_path, *RTMDET_INS)
