@@ -92,10 +92,14 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def retinanet_with_boxes(config: str, imgs: list, count: int = 30):
-    """A seeded random RetinaNet whose classification bias puts about
-    ``count`` anchors of the first image above the score threshold, so
-    that NMS keeps real boxes and no top-k limit is reached."""
+def with_boxes(config: str, imgs: list, classifiers, count: int = 30):
+    """A seeded random one-stage detector whose classification bias puts
+    about ``count`` priors of the first image above the score threshold, so
+    that NMS keeps real boxes and no top-k limit is reached.
+
+    Args:
+        classifiers: ``bbox_head -> list`` of its classification convs.
+    """
     from mmdeploy.apis import build_task_processor
     torch.manual_seed(0)
     model = build_from_config(config)
@@ -104,14 +108,15 @@ def retinanet_with_boxes(config: str, imgs: list, count: int = 30):
     _, inputs = processor.create_input(
         imgs[:1], data_preprocessor=model.data_preprocessor)
     with torch.no_grad():
-        cls_scores, _ = model(inputs, mode='tensor')
+        cls_scores = model(inputs, mode='tensor')[0]
     logits = torch.cat([s.flatten() for s in cls_scores]) * SHARPEN
     kth = logits.topk(count).values[-1].item()
     threshold = model.bbox_head.test_cfg.score_thr
     with torch.no_grad():
-        model.bbox_head.retina_cls.weight *= SHARPEN
-        model.bbox_head.retina_cls.bias *= SHARPEN
-        model.bbox_head.retina_cls.bias += _logit(threshold) - kth
+        for conv in classifiers(model.bbox_head):
+            conv.weight *= SHARPEN
+            conv.bias *= SHARPEN
+            conv.bias += _logit(threshold) - kth
     return model
 
 
@@ -267,7 +272,7 @@ def check_deployments(tmp_path, config: str, model, backends, compare,
 def test_retinanet_matches_pytorch(tmp_path):
     """Traced with a real image (``--img``), as deployment.md does."""
     imgs = images(tmp_path)
-    model = retinanet_with_boxes(RETINANET, imgs)
+    model = with_boxes(RETINANET, imgs, lambda head: [head.retina_cls])
     check_deployments(tmp_path, RETINANET, model, BACKENDS,
                       detections_match(model.bbox_head.test_cfg.score_thr),
                       options=('--img', imgs[0]))

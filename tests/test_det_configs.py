@@ -157,3 +157,75 @@ def test_no_weight_decay_on_attention_biases():
     assert len(biases) == 6  # one per block of M0 (1 + 2 + 3)
     assert all(decays[n] == 0 for n in biases)
     assert decays['backbone.patch_embed.0.conv.weight'] == 0.05
+
+
+RTMDET = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'rtmdet', '*.py')))
+RTMDET_QUICKSTART = osp.join(REPO_ROOT, 'configs', 'quickstart',
+                             'rtmdet_efficientvit-m0_synthetic.py')
+
+
+def _stock_rtmdet(name: str) -> Config:
+    import mmdet
+    return Config.fromfile(
+        osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'rtmdet',
+                 name))
+
+
+def _unscoped(value):
+    """``value`` without the ``_scope_`` keys that inheriting an
+    ``mmdet::`` base adds."""
+    if isinstance(value, dict):
+        return {k: _unscoped(v) for k, v in value.items() if k != '_scope_'}
+    if isinstance(value, (list, tuple)):
+        return [_unscoped(v) for v in value]
+    return value
+
+
+def test_rtmdet_archs():
+    assert [_name(p) for p in RTMDET] == [
+        f'rtmdet-ins_efficientvit-{a}_8xb32-300e_coco' for a in ('m0', 'm4')
+    ] + [f'rtmdet_efficientvit-{a}_8xb32-300e_coco' for a in EMBED_DIMS]
+
+
+@pytest.mark.parametrize('path', RTMDET, ids=_name)
+def test_rtmdet_is_the_tiny_recipe_with_efficientvit(path):
+    """mmdet's RTMDet(-Ins)-tiny config with only the backbone, its
+    channels and strides, the ImageNet normalisation and the weight decay
+    of the attention biases changed."""
+    cfg = Config.fromfile(path)
+    ins = _name(path).startswith('rtmdet-ins')
+    stock = _stock_rtmdet(('rtmdet-ins' if ins else 'rtmdet') +
+                          '_tiny_8xb32-300e_coco.py')
+    arch = re.search(r'efficientvit-(m\d)', path).group(1)
+    dims = EMBED_DIMS[arch]
+    backbone = cfg.model.backbone
+    assert backbone.type == 'EfficientViT' and backbone.arch == arch
+    assert backbone.init_cfg == dict(type='Pretrained',
+                                     checkpoint=OFFICIAL_URL.format(arch))
+    assert backbone.embed_out_strides == (8, )
+    assert backbone.out_indices == (0, 1, 2)
+    assert cfg.model.neck == dict(stock.model.neck,
+                                  in_channels=[dims[0] // 2, *dims])
+    head = cfg.model.bbox_head
+    assert head.anchor_generator.strides == [8, 16, 32, 64]
+    head.anchor_generator = stock.model.bbox_head.anchor_generator
+    assert head == stock.model.bbox_head
+    assert cfg.model.data_preprocessor == dict(
+        stock.model.data_preprocessor, mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=64,
+        **(dict(pad_mask=True) if ins else {}))
+    for key in ('train_pipeline', 'train_pipeline_stage2', 'test_pipeline',
+                'train_dataloader', 'val_dataloader', 'param_scheduler',
+                'train_cfg', 'custom_hooks', 'default_hooks'):
+        assert _unscoped(cfg[key]) == _unscoped(stock[key]), key
+    assert cfg.optim_wrapper.optimizer == stock.optim_wrapper.optimizer
+    assert cfg.optim_wrapper.paramwise_cfg == dict(
+        stock.optim_wrapper.paramwise_cfg,
+        custom_keys={'attention_biases': dict(decay_mult=0.)})
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in RTMDET if 'm0' in p] + [RTMDET_QUICKSTART],
+    ids=_name)
+def test_rtmdet_step(path):
+    _step(_build(Config.fromfile(path)), 'ins' in _name(path))

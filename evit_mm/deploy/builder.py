@@ -5,6 +5,8 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from ..models.channel_check import check_backbone_channels
+
 
 class TensorMode(nn.Module):
     """Wrap an mmengine ``BaseModel`` so that ``forward(x)`` returns its
@@ -43,6 +45,7 @@ def build_from_config(config: str,
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     model = MODELS.build(cfg.model)
+    check_backbone_channels(model)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.eval()

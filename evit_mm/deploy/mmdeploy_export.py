@@ -54,9 +54,14 @@ def deploy_configs_dir() -> str:
     raise DeployError(f'no configs/deploy beside {package}')
 
 
+# Dense heads that predict masks with dynamic convolutions on one map.
+DENSE_MASK_HEADS = ('RTMDetInsHead', 'RTMDetInsSepBNHead')
+
+
 def deploy_task(model_cfg) -> str:
     """The deploy task of a model config: ``'detection'``,
-    ``'instance-seg'``, ``'segmentation'`` or ``'classification'``.
+    ``'instance-seg'`` (RoI masks), ``'instance-seg-rtmdet'`` (RTMDet-Ins:
+    image-size masks), ``'segmentation'`` or ``'classification'``.
 
     Args:
         model_cfg (mmengine.Config): The model config.
@@ -64,6 +69,9 @@ def deploy_task(model_cfg) -> str:
     scope = model_cfg.get('default_scope')
     if scope == 'mmdet':
         roi_head = model_cfg.model.get('roi_head') or {}
+        bbox_head = model_cfg.model.get('bbox_head') or {}
+        if bbox_head.get('type') in DENSE_MASK_HEADS:
+            return 'instance-seg-rtmdet'
         return 'instance-seg' if roi_head.get('mask_head') else 'detection'
     tasks = dict(mmseg='segmentation', mmpretrain='classification')
     if scope not in tasks:

@@ -90,3 +90,22 @@ def upsample__any_size(self, x: torch.Tensor) -> torch.Tensor:
         return ctx.origin_func(self, x)
     return F.interpolate(x, scale_factor=self.scale_factor, mode=self.mode,
                          align_corners=self.align_corners)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.task_modules.prior_generators.'
+    'MlvlPointGenerator.single_level_grid_priors')
+def single_level_grid_priors__default_device(self,
+                                              featmap_size,
+                                              level_idx: int,
+                                              dtype=torch.float32,
+                                              device='cuda',
+                                              with_stride: bool = False):
+    """mmdeploy's RTMDet-Ins mask decoding calls this with mmdet's default
+    ``device='cuda'``: on a machine without a GPU the points are made on
+    the CPU instead."""
+    ctx = FUNCTION_REWRITER.get_context()
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        device = 'cpu'
+    return ctx.origin_func(self, featmap_size, level_idx, dtype, device,
+                           with_stride)

@@ -8,6 +8,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..models.channel_check import check_backbone_channels
 from .reliability import harden_runtime
 from .run_log import ConciseLogRunner
 from .runtime import setup_distributed
@@ -39,11 +40,14 @@ def build_runner(cfg: Config, strict_load: bool) -> Runner:
     """The config's runner (``runner_type`` or mmengine's ``Runner``), with
     every checkpoint read safely and checked against the model
     (``strict_load``: exact fit, as for testing; see :func:`harden_runtime`),
-    atomic checkpoint writes, and distributed runs set up for machines
-    without a GPU; mmengine's ``Runner`` logs a short header on the screen (:class:`ConciseLogRunner`).
-    """
+    atomic checkpoint writes, distributed runs set up for machines without
+    a GPU, and the neck's channels checked against the backbone's (see
+    :func:`evit_mm.models.channel_check.check_backbone_channels`);
+    mmengine's ``Runner`` logs a short header on the screen
+    (:class:`ConciseLogRunner`)."""
     harden_runtime(cfg, strict_load=strict_load)
     setup_distributed(cfg)
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return ConciseLogRunner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
+        ConciseLogRunner.from_cfg(cfg)
+    check_backbone_channels(runner.model)
+    return runner

@@ -39,7 +39,7 @@ for task in ${TASKS:-detection segmentation}; do
   case $task in
     detection)
       DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18
-                  retinanet_mobilenetv2);;
+                  retinanet_mobilenetv2 rtmdet_efficientvit-m0 rtmdet_tiny);;
     segmentation)
       SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2);;
     *)

@@ -1,0 +1,1 @@
+_base_ = ['./_base_/instance-seg-rtmdet.py', './_base_/onnxruntime.py']

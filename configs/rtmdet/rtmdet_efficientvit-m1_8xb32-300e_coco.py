@@ -1,0 +1,7 @@
+_base_ = './rtmdet_efficientvit-m0_8xb32-300e_coco.py'
+
+model = dict(
+    backbone=dict(
+        arch='m1',
+        init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m1'))),
+    neck=dict(in_channels=[64, 128, 144, 192]))
