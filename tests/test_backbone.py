@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.flop_counter import FlopCounterMode
 
 from evit_mm.models import EfficientViT
 from reference import (ARCHS, randomize_, relative_error, timm_features,
@@ -119,9 +120,58 @@ def test_gradients_flow_in_train_mode():
                if name.endswith('attention_biases'))
 
 
+@pytest.mark.parametrize('arch', ['m0', 'm5'])
+def test_embed_outputs_are_the_embedding_activations(arch, tmp_path):
+    """The stride-4 and stride-8 outputs equal timm's patch-embedding ReLU
+    outputs (read by hooks), unfused and fused, and come first; the stage
+    outputs stay timm's."""
+    reference, model = loaded_pair(
+        arch, 448, tmp_path, embed_out_strides=(8, 4))
+    captured = []
+    for name in ('relu2', 'relu3'):
+        getattr(reference.patch_embed, name).register_forward_hook(
+            lambda module, args, out: captured.append(out.clone()))
+    x = torch.randn(2, 3, 75, 106)
+    stages = timm_features(reference, x)
+    dim = model.embed_dims[0]
+    assert model.out_channels == [dim // 4, dim // 2, *model.embed_dims]
+    assert model.out_strides == [4, 8, 16, 32, 64]
+    fused = EfficientViT(arch, embed_out_strides=(4, 8), deploy=True).eval()
+    model.switch_to_deploy()
+    fused.load_state_dict(model.state_dict())
+    for net in (model, fused):
+        with torch.no_grad():
+            outputs = net(x)
+        assert [o.shape[1] for o in outputs] == net.out_channels
+        assert [tuple(o.shape[2:]) for o in outputs[:2]] == [(19, 27),
+                                                            (10, 14)]
+        for out, ref in zip(outputs, [*captured, *stages]):
+            assert out.is_contiguous()
+            assert relative_error(out, ref) < 1e-5
+
+
+def test_embed_outputs_cost_nothing_and_default_is_unchanged():
+    plain = randomize_(EfficientViT('m0')).eval()
+    extended = EfficientViT('m0', embed_out_strides=(8, )).eval()
+    extended.load_state_dict(plain.state_dict())
+    assert plain.out_channels == [64, 128, 192]
+    assert extended.out_channels == [32, 64, 128, 192]
+    x = torch.randn(1, 3, 96, 128)
+    counts = []
+    for model in (plain, extended):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            outputs = model(x)
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0
+    assert len(outputs) == 4
+    for out, ref in zip(outputs[1:], plain(x)):
+        assert torch.equal(out, ref)
+
+
 @pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 3])
 def test_frozen_stages(frozen_stages):
-    model = EfficientViT('m0', frozen_stages=frozen_stages).train()
+    model = EfficientViT(
+        'm0', frozen_stages=frozen_stages, embed_out_strides=(4, 8)).train()
     frozen = [] if frozen_stages < 0 else [model.patch_embed] + list(
         model.stages[:frozen_stages])
     frozen_ids = {id(p) for m in frozen for p in m.parameters()}
@@ -130,6 +180,7 @@ def test_frozen_stages(frozen_stages):
         for f in frozen for m in f.modules() if isinstance(m, _BatchNorm)
     }
     outputs = model(torch.randn(2, 3, 64, 64))
+    assert [o.requires_grad for o in outputs[:2]] == [frozen_stages < 0] * 2
     if frozen_stages < model.num_stages:
         sum(o.sum() for o in outputs if o.requires_grad).backward()
     else:
@@ -146,7 +197,8 @@ def test_frozen_stages(frozen_stages):
 
 
 def test_norm_eval_keeps_statistics():
-    model = EfficientViT('m0', norm_eval=True).train()
+    model = EfficientViT(
+        'm0', norm_eval=True, embed_out_strides=(4, 8)).train()
     before = {k: v.clone() for k, v in model.state_dict().items()
               if 'running' in k}
     model(torch.randn(2, 3, 64, 64))
@@ -157,8 +209,9 @@ def test_norm_eval_keeps_statistics():
 
 
 def test_with_cp_same_outputs_and_gradients():
-    plain = randomize_(EfficientViT('m0')).train()
-    checkpointed = EfficientViT('m0', with_cp=True).train()
+    plain = randomize_(EfficientViT('m0', embed_out_strides=(4, 8))).train()
+    checkpointed = EfficientViT(
+        'm0', with_cp=True, embed_out_strides=(4, 8)).train()
     checkpointed.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 64, 96)
     results = []
@@ -167,6 +220,7 @@ def test_with_cp_same_outputs_and_gradients():
         out = model(x)
         sum(o.square().mean() for o in out).backward()
         results.append((out, [p.grad.clone() for p in model.parameters()]))
+    assert len(results[1][0]) == 5
     for a, b in zip(results[0][0], results[1][0]):
         assert relative_error(b, a) < 1e-5
     for a, b in zip(results[0][1], results[1][1]):
@@ -174,7 +228,7 @@ def test_with_cp_same_outputs_and_gradients():
 
 
 def test_switch_to_deploy_removes_batchnorm():
-    model = randomize_(EfficientViT('m3')).eval()
+    model = randomize_(EfficientViT('m3', embed_out_strides=(8, ))).eval()
     x = torch.randn(2, 3, 77, 90)
     with torch.no_grad():
         expected = model(x)
@@ -184,7 +238,8 @@ def test_switch_to_deploy_removes_batchnorm():
     for out, ref in zip(outputs, expected):
         assert relative_error(out, ref) < 1e-5
 
-    built_fused = EfficientViT('m3', deploy=True).eval()
+    built_fused = EfficientViT(
+        'm3', embed_out_strides=(8, ), deploy=True).eval()
     built_fused.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():
         for out, ref in zip(built_fused(x), expected):
@@ -262,6 +317,10 @@ def test_import_needs_no_toolbox():
     (dict(window_size=0), 'window_size=0 is invalid'),
     (dict(window_size=(7, 7)), 'window_size=(7, 7) is invalid'),
     (dict(drop_path_rate=1.5), 'drop_path_rate=1.5'),
+    (dict(embed_out_strides=(16, )), 'embed_out_strides=(16,) is invalid'),
+    (dict(embed_out_strides=(8, 8)), 'embed_out_strides=(8, 8) is invalid'),
+    (dict(embed_out_strides='8'), "embed_out_strides='8' is invalid"),
+    (dict(embed_out_strides=(4.0, )), 'allowed: distinct values from (4, 8)'),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):

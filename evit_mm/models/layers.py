@@ -1,7 +1,7 @@
 """Building blocks of EfficientViT: fusable Conv-BN, residual branches,
 feed-forward, squeeze-excite, patch merging and cascaded group attention."""
 import contextlib
-from typing import Iterator, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -575,6 +575,30 @@ class PatchEmbed(nn.Sequential):
                 ConvBN(in_channels, width, 3, stride=2, deploy=deploy))
             in_channels = width
         super().__init__(*layers)
+        self.map_channels = {4: embed_dim // 4, 8: embed_dim // 2}
+
+    def forward_with_maps(
+            self, x: torch.Tensor, out_strides: Sequence[int]
+    ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """The embedding and, finest first, its intermediate activations at
+        ``out_strides`` (a subset of 4 and 8): the ReLU outputs that the next
+        conv consumes, so no extra computation.
+
+        Args:
+            x (Tensor): The image batch.
+            out_strides (Sequence[int]): Strides of the maps to return.
+
+        Returns:
+            tuple: The stride-16 embedding and the list of requested maps.
+        """
+        maps, stride = [], 1
+        for layer in self:
+            x = layer(x)
+            if isinstance(layer, ConvBN):
+                stride *= 2
+            elif stride in out_strides:
+                maps.append(x)
+        return x, maps
 
 
 def fuse_conv_bn(module: nn.Module) -> None:

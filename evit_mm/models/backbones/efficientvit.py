@@ -97,7 +97,8 @@ class EfficientViT(BaseModule):
     A PyTorch implementation of `EfficientViT: Memory Efficient Vision
     Transformer with Cascaded Group Attention
     <https://arxiv.org/abs/2305.07027>`_. It returns NCHW maps at strides 16,
-    32 and 64 for inputs of any size.
+    32 and 64 for inputs of any size and, on request, the stride-4 and
+    stride-8 maps that its patch embedding computes on the way.
 
     Args:
         arch (str | dict): One of ``'m0'`` ... ``'m5'``, or a dict with the
@@ -109,6 +110,12 @@ class EfficientViT(BaseModule):
             use ``(7, 7, 4)`` as the official model. Defaults to 7.
         out_indices (Sequence[int] | int): Stages whose outputs are returned.
             Defaults to all three.
+        embed_out_strides (Sequence[int]): Patch-embedding maps returned
+            before the stage outputs, finest first: a subset of ``(4, 8)``.
+            Stride 4 has ``embed_dims[0] // 4`` channels, stride 8
+            ``embed_dims[0] // 2``; both are the ReLU activations the next
+            embedding conv consumes, so they cost no extra computation.
+            Defaults to ``()``.
         frozen_stages (int): ``-1`` freezes nothing, ``0`` the patch embed,
             ``i`` the patch embed and stages ``1..i``. Defaults to -1.
         norm_eval (bool): Keep all BN layers in eval mode while training.
@@ -139,12 +146,14 @@ class EfficientViT(BaseModule):
     }  # yapf: disable
     num_stages = 3
     strides = (16, 32, 64)
+    embed_strides = (4, 8)
 
     def __init__(self,
                  arch: Union[str, dict] = 'm0',
                  in_channels: int = 3,
                  window_size: Union[int, Sequence[int]] = 7,
                  out_indices: Union[int, Sequence[int]] = (0, 1, 2),
+                 embed_out_strides: Sequence[int] = (),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  drop_path_rate: float = 0.,
@@ -157,6 +166,8 @@ class EfficientViT(BaseModule):
         self.in_channels = in_channels
         self.window_sizes = self._parse_window_size(window_size)
         self.out_indices = self._parse_out_indices(out_indices)
+        self.embed_out_strides = self._parse_embed_out_strides(
+            embed_out_strides)
         if not isinstance(frozen_stages, int) or not (
                 -1 <= frozen_stages <= self.num_stages):
             raise ValueError(
@@ -173,9 +184,13 @@ class EfficientViT(BaseModule):
         dims = self.arch_settings['embed_dims']
         depths = self.arch_settings['depths']
         self.embed_dims = list(dims)
-        self.out_channels = [dims[i] for i in self.out_indices]
-
         self.patch_embed = PatchEmbed(in_channels, dims[0], deploy)
+        self.out_strides = self.embed_out_strides + [
+            self.strides[i] for i in self.out_indices
+        ]
+        self.out_channels = [
+            self.patch_embed.map_channels[s] for s in self.embed_out_strides
+        ] + [dims[i] for i in self.out_indices]
         drop_paths = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.ModuleList()
         for i in range(self.num_stages):
@@ -260,6 +275,22 @@ class EfficientViT(BaseModule):
                              'distinct stages.')
         return sorted(parsed)
 
+    def _parse_embed_out_strides(
+            self, embed_out_strides: Sequence[int]) -> List[int]:
+        if isinstance(embed_out_strides, int):
+            embed_out_strides = [embed_out_strides]
+        valid = isinstance(embed_out_strides, Sequence) and not isinstance(
+            embed_out_strides, str) and all(
+                isinstance(s, int) and s in self.embed_strides
+                for s in embed_out_strides)
+        if not valid or len(set(embed_out_strides)) != len(embed_out_strides):
+            raise ValueError(
+                f'embed_out_strides={embed_out_strides!r} is invalid; '
+                f'allowed: distinct values from {self.embed_strides} (the '
+                'patch embedding maps), e.g. (8, ) or (4, 8), or () for '
+                'none.')
+        return sorted(embed_out_strides)
+
     def init_weights(self) -> None:
         if self.init_cfg is not None and self.init_cfg.get(
                 'type') == 'Pretrained':
@@ -286,14 +317,17 @@ class EfficientViT(BaseModule):
             raise ValueError(f'Input of shape {tuple(x.shape)} is empty.')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Feature maps of the ``out_indices`` stages, NCHW-contiguous.
+        """The ``embed_out_strides`` maps of the patch embedding, then those
+        of the ``out_indices`` stages, NCHW-contiguous.
 
         Inside, maps are kept channels-last: 1x1 convolutions and attention
         then read them as token matrices without copies.
         """
         self._check_input(x)
-        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
-        outs = []
+        x, embed_maps = self.patch_embed.forward_with_maps(
+            x.contiguous(memory_format=torch.channels_last),
+            self.embed_out_strides)
+        outs = [m.contiguous() for m in embed_maps]
         for i, stage in enumerate(self.stages):
             x = stage(x)
             if i in self.out_indices:
