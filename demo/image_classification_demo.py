@@ -18,7 +18,7 @@ import contextlib
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from evit_mm.engine import use_safe_checkpoint_loading  # noqa: E402
 from evit_mm.engine.image_cli import (add_image_check_arguments,  # noqa: E402

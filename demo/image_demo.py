@@ -20,7 +20,7 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
                             use_safe_checkpoint_loading)

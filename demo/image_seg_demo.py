@@ -28,7 +28,7 @@ import cv2
 import mmcv
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from evit_mm.engine import (allow_mmengine_checkpoints,  # noqa: E402
                             use_safe_checkpoint_loading)

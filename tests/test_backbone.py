@@ -8,7 +8,6 @@ import textwrap
 
 import pytest
 import torch
-import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -337,12 +336,3 @@ def test_bad_arguments(kwargs, message):
 def test_bad_inputs(x, error, message):
     with pytest.raises(error, match=message):
         EfficientViT('m0')(x)
-
-
-def test_no_weight_decay_keys_are_bias_tables():
-    model = EfficientViT('m5')
-    keys = model.no_weight_decay_keys()
-    assert len(keys) == sum(model.arch_settings['depths'])
-    params = dict(model.named_parameters())
-    assert all(params[k].dim() == 2 and isinstance(params[k], nn.Parameter)
-               for k in keys)

@@ -1,13 +1,14 @@
 """benchmark.py: its memory probe measures what a step allocates, and tiny
-runs write every number the docs tables need (classifier and backbone;
-whole models). No timing is asserted."""
+runs of the command write every number the docs tables need (classifier
+and backbone; whole models). No timing is asserted."""
 import json
-import os
 
 import pytest
 import torch
 
-from tool_helpers import TOOLS, load_tool
+from tool_helpers import load_tool, run_script
+
+TOOL = 'tools/analysis_tools/benchmark.py'
 
 
 def test_peak_memory_sees_a_temporary_allocation():
@@ -25,15 +26,15 @@ def test_peak_memory_sees_a_temporary_allocation():
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_all_numbers(tmp_path, capsys):
+@pytest.mark.runs(TOOL, '--archs', '--batch-sizes', '--threads',
+                  '--skip-models', '--json')
+def test_tiny_run_writes_all_numbers(tmp_path):
     output = tmp_path / 'bench.json'
-    code = load_tool('analysis_tools', 'benchmark.py').main([
-        '--archs', 'm0', '--batch-sizes', '2', '--repeats', '2', '--warmup',
-        '1', '--threads', '1', '--dense-archs', 'm0', '--dense-shapes',
-        '1x96x128', '--dense-repeats', '1', '--skip-models', '--json',
-        str(output)
-    ])
-    assert code == 0
+    printed = run_script(
+        TOOL, '--archs', 'm0', '--batch-sizes', '2', '--repeats', '2',
+        '--warmup', '1', '--threads', '1', '--dense-archs', 'm0',
+        '--dense-shapes', '1x96x128', '--dense-repeats', '1', '--skip-models',
+        '--json', output)
     result = json.loads(output.read_text())
     assert result['matmul_gflops'] > 0
     assert result['environment']['threads'] == 1
@@ -52,21 +53,23 @@ def test_tiny_run_writes_all_numbers(tmp_path, capsys):
     goals = {g['what'] for g in result['goals']}
     assert 'evit_mm deploy m0 batch 2' in goals
     assert 'evit_mm onnxruntime m0 batch 2' in goals
-    assert 'Goals' in capsys.readouterr().out
+    assert 'Goals' in printed
 
 
 @pytest.mark.slow
-def test_tiny_whole_model_run_writes_all_numbers(tmp_path, capsys):
+@pytest.mark.runs(TOOL, '--skip-classifier', '--skip-dense', '--models',
+                  '--det-sizes', '--model-repeats', '--model-warmup', '--json')
+@pytest.mark.runs(TOOL, '--no-ort')
+def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
     """A detector and a segmentor of EfficientViT and their ResNet-18 peers,
-    eager and deployed, at sizes that are no multiple of 32."""
+    eager and deployed, at sizes that are no multiple of 32; with
+    ``--no-ort``, eager only."""
     output = tmp_path / 'models.json'
     models = ['retinanet-m0', 'retinanet-r18', 'fpn-m0-quickstart', 'fpn-r18']
-    assert load_tool('analysis_tools', 'benchmark.py').main([
-        '--skip-classifier', '--skip-dense', '--models', *models,
-        '--det-sizes', '72x100', '--seg-sizes', '48x60', '--model-repeats',
-        '1', '--model-warmup', '0', '--threads', '1', '--json',
-        str(output)
-    ]) == 0
+    options = ['--skip-classifier', '--skip-dense', '--det-sizes', '72x100',
+               '--seg-sizes', '48x60', '--model-repeats', '1',
+               '--model-warmup', '0', '--threads', '1', '--json', output]
+    printed = run_script(TOOL, '--models', *models, *options)
     result = json.loads(output.read_text())
     rows = {(r['model'], r['backend']): r for r in result['models']}
     assert set(rows) == {(m, b) for m in models
@@ -90,8 +93,12 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path, capsys):
         'best backend (onnxruntime) vs eager retinanet-m0 72x100',
         'best backend (onnxruntime) vs eager fpn-m0-quickstart 48x60'
     }
-    printed = capsys.readouterr().out
     assert 'Whole models, batch 1' in printed and 'Goals' in printed
+
+    run_script(TOOL, '--models', models[0], *options, '--no-ort')
+    result = json.loads(output.read_text())
+    assert [(r['model'], r['backend']) for r in result['models']] == [
+        (models[0], 'pytorch')]
 
 
 def test_whole_model_arguments_are_checked(capsys):
@@ -102,19 +109,3 @@ def test_whole_model_arguments_are_checked(capsys):
     with pytest.raises(SystemExit):
         tool.parse_args(['--models', 'retinanet-r50'])
     assert 'retinanet-r50' in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_compare_revisions_runs_a_folder(tmp_path):
-    tool = load_tool('analysis_tools', 'compare_revisions.py')
-    output = tmp_path / 'compare.json'
-    repo = os.path.dirname(TOOLS)
-    assert tool.main([
-        repo, '--archs', 'm0', '--batch-sizes', '1', '--rounds', '1',
-        '--warmup', '0', '--repeats', '1', '--threads', '1', '--json',
-        str(output)
-    ]) == 0
-    result = json.loads(output.read_text())
-    assert result['rel_err_vs_timm'][repo] < 1e-5
-    assert set(result['ratios'][repo]['m0 1']) == {'evit_mm',
-                                                   'evit_mm deploy'}

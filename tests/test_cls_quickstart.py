@@ -15,6 +15,10 @@ EPOCHS = 6  # 282 iterations of 64 images; the quickstart runs 1504
 
 
 @pytest.mark.slow
+@pytest.mark.runs('tools/dataset_converters/make_synthetic_data.py',
+                  '--formats', '--num-train', '--num-val', '--img-size')
+@pytest.mark.runs('tools/train.py', '--work-dir', '--cfg-options')
+@pytest.mark.runs('tools/test.py', '--work-dir', '--cfg-options')
 def test_quickstart_trains_and_tests(tmp_path):
     data = tmp_path / 'synthetic'
     run_script('tools/dataset_converters/make_synthetic_data.py', data,

@@ -39,6 +39,7 @@ def _table_rows(path: str) -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.runs('tools/analysis_tools/compare_backbones.sh')
 def test_compare_backbones_tiny_budget(tmp_path):
     work_dir = tmp_path / 'work'
     out = run_command(

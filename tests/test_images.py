@@ -238,10 +238,13 @@ def test_detection_demo_over_every_case(corpus, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.runs('demo/image_seg_demo.py', '--weights', '--out-dir')
 def test_segmentation_demo_over_every_case(corpus, tmp_path):
     folder, cases = corpus
     out = tmp_path / 'out'
-    code, output, _ = run_demo('seg', folder, SEG, '--out-dir', out)
+    checkpoint = random_checkpoint(SEG, tmp_path / 'seg.pth')
+    code, output, _ = run_demo('seg', folder, SEG, '--weights', checkpoint,
+                               '--out-dir', out)
     assert code == EXIT_SKIPPED, output[-3000:]
     assert_skipped_each_once(output, folder, cases)
     for name, case in good(cases).items():
@@ -255,6 +258,7 @@ def test_segmentation_demo_over_every_case(corpus, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.runs('demo/image_classification_demo.py', '--topk')
 def test_classification_demo_over_every_case(corpus, tmp_path):
     folder, cases = corpus
     checkpoint = random_checkpoint(CLS, tmp_path / 'cls.pth')

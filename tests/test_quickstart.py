@@ -36,6 +36,7 @@ def _untrained_map(tmp_path, coco):
     return float(re.search(r'coco/bbox_mAP: ([\d.]+)', log).group(1))
 
 
+@pytest.mark.runs('tools/quickstart.sh')
 def test_short_quickstart_learns(tmp_path):
     log = run_command(['bash', 'tools/quickstart.sh'], SKIP_INSTALL='1',
                       WORK_DIR=str(tmp_path / 'work'),

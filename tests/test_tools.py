@@ -85,6 +85,7 @@ def trained(tiny):
     return work_dir
 
 
+@pytest.mark.runs('tools/train.py', '--work-dir', '--resume')
 def test_train_stop_resume(tiny, trained):
     root, config = tiny
     # a run stopped after epoch 1 leaves epoch_1.pth and last_checkpoint
@@ -112,6 +113,7 @@ def test_train_stop_resume(tiny, trained):
     assert full['param_schedulers'] == resumed['param_schedulers']
 
 
+@pytest.mark.runs('tools/test.py', '--work-dir', '--out', '--show-dir')
 def test_test_tool_out_and_show_dir(tiny, trained):
     root, config = tiny
     out = root / 'preds.pkl'
@@ -129,6 +131,8 @@ def test_test_tool_out_and_show_dir(tiny, trained):
     assert sorted(drawn) == ['000000.jpg', '000001.jpg']
 
 
+@pytest.mark.runs('tools/dist_train.sh', '--work-dir')
+@pytest.mark.runs('tools/dist_test.sh', '--work-dir')
 def test_two_process_cpu_ddp(tiny):
     root, config = tiny
     port = str(random.randint(20000, 40000))
@@ -145,6 +149,46 @@ def test_two_process_cpu_ddp(tiny):
     assert 'coco/bbox_mAP' in log
 
 
+# Stand-ins for Slurm's commands: srun runs the job once as task 0 of 1 on
+# this machine and notes its own options; scontrol names the node.
+FAKE_SRUN = """#!/usr/bin/env bash
+echo "$@" > "$(dirname "$0")/srun_args"
+while [ "${1#-}" != "$1" ]; do
+  if [ "$1" = -p ]; then shift; fi
+  shift
+done
+SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=node1 exec "$@"
+"""
+FAKE_SCONTROL = """#!/usr/bin/env bash
+echo 127.0.0.1
+"""
+
+
+@pytest.mark.runs('tools/slurm_train.sh')
+def test_slurm_train_with_stand_in_srun(tiny, tmp_path):
+    """tools.md's Slurm command with GPUS=1, through stand-ins for srun and
+    scontrol: one task trains with the slurm launcher (gloo on a CPU)."""
+    root, config = tiny
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', FAKE_SRUN), ('scontrol', FAKE_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    work_dir = tmp_path / 'slurm'
+    log = run_command(
+        ['bash', 'tools/slurm_train.sh', 'cpu', 'evit', str(config),
+         str(work_dir), '--cfg-options', 'train_cfg.max_epochs=1'],
+        GPUS='1', PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+        MASTER_PORT=str(random.randint(20000, 40000)))
+    assert 'Distributed training: True' in log
+    assert (work_dir / 'epoch_1.pth').exists()
+    srun_args = (bin_dir / 'srun_args').read_text().split()
+    assert srun_args[:2] == ['-p', 'cpu']
+    assert {'--job-name=evit', '--ntasks=1', '--gres=gpu:1'} <= set(srun_args)
+
+
+@pytest.mark.runs('demo/image_demo.py', '--weights', '--out-dir',
+                  '--pred-score-thr')
 def test_demo_draws_boxes(tiny, trained):
     root, config = tiny
     image = root / 'data' / 'coco' / 'val' / '000000.jpg'

@@ -7,6 +7,7 @@ from typing import List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .io import CheckpointError, StateDict
 
@@ -99,27 +100,64 @@ def convert_to_evit(state_dict: StateDict) -> Tuple[StateDict, str]:
     return converted, layout
 
 
-def fuse_state_dict(state_dict: StateDict) -> StateDict:
+# The eps of every BatchNorm in EfficientViT: PyTorch's default, which the
+# official model, timm's and evit_mm's all build their BN layers with. A
+# state dict does not store eps, so fusing one needs it from here.
+BN_EPS = 1e-5
+
+
+def fuse_bn_linear_weights(linear_weight: torch.Tensor,
+                           linear_bias: torch.Tensor,
+                           bn_mean: torch.Tensor,
+                           bn_var: torch.Tensor,
+                           bn_eps: float,
+                           bn_weight: torch.Tensor,
+                           bn_bias: torch.Tensor
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of one linear layer equal to BatchNorm (in eval
+    mode) followed by ``linear``. (torch's ``fuse_linear_bn_weights`` folds
+    a BN that comes *after* the linear layer.)
+
+    Args:
+        linear_weight (Tensor): ``(out, in)`` weight of the linear layer.
+        linear_bias (Tensor): ``(out,)`` bias of the linear layer.
+        bn_mean, bn_var (Tensor): ``(in,)`` running statistics of the BN.
+        bn_eps (float): The BN's eps.
+        bn_weight, bn_bias (Tensor): ``(in,)`` affine parameters of the BN.
+    """
+    scale = bn_weight * torch.rsqrt(bn_var + bn_eps)
+    shift = bn_bias - bn_mean * scale
+    return linear_weight * scale, linear_bias + linear_weight @ shift
+
+
+def fuse_state_dict(state_dict: StateDict, eps: float = BN_EPS) -> StateDict:
     """Fold every Conv-BN (``X.conv`` + ``X.bn``) and BN-Linear (``X.bn`` +
     ``X.linear``) pair of a state dict into fused weights, as
-    ``switch_to_deploy`` does to a model."""
+    ``switch_to_deploy`` does to a model.
+
+    Args:
+        state_dict (dict): evit_mm names.
+        eps (float): The eps of the BN layers (not stored in state dicts);
+            :data:`BN_EPS`, that of every EfficientViT, by default.
+    """
     fused = OrderedDict(state_dict)
     for key in [k for k in state_dict if k.endswith('.bn.running_var')]:
         base = key[:-len('bn.running_var')]
-        bn = {n: fused.pop(f'{base}bn.{n}') for n in (
-            'weight', 'bias', 'running_mean', 'running_var')}
+        bn = [fused.pop(f'{base}bn.{n}') for n in (
+            'running_mean', 'running_var', 'weight', 'bias')]
         fused.pop(f'{base}bn.num_batches_tracked', None)
-        scale = bn['weight'] / torch.sqrt(bn['running_var'] + 1e-5)
-        shift = bn['bias'] - bn['running_mean'] * scale
+        mean, var, weight, bias = bn
         if f'{base}conv.weight' in fused:
-            weight = fused[f'{base}conv.weight']
-            fused[f'{base}conv.weight'] = weight * scale[:, None, None, None]
-            fused[f'{base}conv.bias'] = shift
+            pair = fuse_conv_bn_weights(fused[f'{base}conv.weight'], None,
+                                        mean, var, eps, weight, bias)
+            names = ('conv.weight', 'conv.bias')
         else:
-            weight = fused[f'{base}linear.weight']
-            fused[f'{base}linear.bias'] = fused[f'{base}linear.bias'] + \
-                weight @ shift
-            fused[f'{base}linear.weight'] = weight * scale[None, :]
+            pair = fuse_bn_linear_weights(fused[f'{base}linear.weight'],
+                                          fused[f'{base}linear.bias'],
+                                          mean, var, eps, weight, bias)
+            names = ('linear.weight', 'linear.bias')
+        for name, tensor in zip(names, pair):
+            fused[base + name] = tensor.detach()
     return fused
 
 

@@ -3,12 +3,18 @@ classifier) of any evit_mm config with mmdeploy 1.3.1: ``torch2onnx`` with
 post-processing in the graph (NMS, RoI masks, argmax), then the backend
 model (ONNX Runtime: the ONNX file; OpenVINO: an IR converted from it).
 
-Two fixes for this stack, both scoped to the calls made here:
+Fixes for this stack, each scoped to the calls made here:
 
 * torch >= 2.9 exports with the dynamo exporter unless ``dynamo=False``;
   mmdeploy calls ``torch.onnx.export`` without the argument, and its
   rewriters only work with the TorchScript exporter; its RoIAlign symbolic
   imports a helper torch removed (:func:`torchscript_onnx_export`).
+* mmdeploy's rewriter context counts the functions ``torch.fx.wrap``
+  registered on entry and pops the surplus by position on exit; torch
+  2.14 keeps them in a dict, so a module with ``torch.fx.wrap`` imported
+  inside the context (mmseg's timm backbone, on a first export in a fresh
+  interpreter) made the exit fail with ``KeyError: -1``
+  (:func:`private_fx_wrap_bookkeeping`).
 * mmdeploy's own adaptive pooling is right at the traced size only:
   :mod:`evit_mm.deploy.rewriters` makes it follow the input size.
 * mmdeploy's ``onnx2openvino`` drives the Model Optimizer (``mo``), which
@@ -110,6 +116,28 @@ def torchscript_onnx_export() -> Iterator[None]:
     with mock.patch.object(torch.onnx, 'export', torchscript_export), \
             mock.patch.object(symbolic_opset9, '_cast_Long', _cast_long,
                               create=True):
+        yield
+
+
+@contextlib.contextmanager
+def private_fx_wrap_bookkeeping() -> Iterator[None]:
+    """Within the context, mmdeploy's function rewriter keeps its record of
+    ``torch.fx.wrap``-ed functions in a list of its own instead of torch's
+    registry.
+
+    mmdeploy 1.3.1 reads torch's registry as a list: it counts the entries
+    when entering a rewriter context and pops as many from the end when
+    leaving. Torch 2.14's registry is a dict keyed by (globals id, name):
+    ``pop(-1)`` raises ``KeyError`` as soon as an import inside the context
+    registered a function, and mmdeploy's search for wrapped functions to
+    re-wrap (it unpacks list items of (globals, name)) never matches. With
+    a list of its own, mmdeploy finds nothing to re-wrap, as before, and
+    removes nothing on exit, so the functions an import registered stay
+    registered. Only ``torch.fx.symbolic_trace`` reads the registry; the
+    ONNX export does not.
+    """
+    from mmdeploy.core.rewriters import function_rewriter
+    with mock.patch.object(function_rewriter, '_wrapped_fns_to_patch', []):
         yield
 
 
@@ -243,7 +271,7 @@ def deploy_model(config: str,
         # traces with (an array loader for an array image).
         deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
         model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
-        with torchscript_onnx_export():
+        with torchscript_onnx_export(), private_fx_wrap_bookkeeping():
             torch2onnx(example, staging, ONNX_FILE, deploy_cfg,
                        copy.deepcopy(model_cfg), checkpoint, device='cpu')
         if backend == 'openvino':

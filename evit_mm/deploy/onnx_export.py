@@ -4,12 +4,32 @@ import contextlib
 import io
 import os
 import warnings
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-from ..models.layers import fixed_size_tracing
+from ..models.layers import LocalWindowAttention
+
+
+@contextlib.contextmanager
+def fixed_size_tracing(model: nn.Module) -> Iterator[None]:
+    """Within this context a trace of ``model`` is for the example's input
+    size only (a static graph): its window attention layers may record
+    their one-window shortcut instead of the size-independent path.
+
+    Args:
+        model (nn.Module): The model to be traced.
+    """
+    layers = [m for m in model.modules()
+              if isinstance(m, LocalWindowAttention)]
+    for layer in layers:
+        layer.static_trace = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.static_trace = False
 
 
 def export_onnx(model: nn.Module,
@@ -54,7 +74,7 @@ def export_onnx(model: nn.Module,
             dynamic_axes[name] = axes
     buffer = io.BytesIO()
     size_context = contextlib.nullcontext() if dynamic else \
-        fixed_size_tracing()
+        fixed_size_tracing(model)
     with torch.no_grad(), warnings.catch_warnings(), size_context:
         # Shape checks and shortcuts in Python are what tracing warns about;
         # the traced graph takes the general path and is shape-independent.

@@ -1,18 +1,18 @@
 """Building blocks of EfficientViT: fusable Conv-BN, residual branches,
-feed-forward, squeeze-excite, patch merging and cascaded group attention."""
-import contextlib
-from typing import Iterator, List, Sequence, Tuple
+feed-forward, squeeze-excite, patch merging and cascaded group attention.
+
+Every layer runs through its own module call, so forward hooks (counters,
+observers, visualisers) see every convolution, norm and activation."""
+from typing import List, Optional, Sequence, Tuple
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round ``value`` to the nearest multiple of ``divisor`` (at least one
-    ``divisor``), the channel rounding EfficientViT's squeeze-excite uses."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
-
+from ..checkpoint.convert import BN_EPS, fuse_bn_linear_weights
 
 # Point-wise convs with fewer multiply-accumulates than this run as a matrix
 # product on the token view: oneDNN's fixed cost per convolution call (tens
@@ -22,12 +22,38 @@ SMALL_POINTWISE_MACS = 2**22
 SMALL_POINTWISE_MACS_ONE_THREAD = 2**20
 
 
+def is_tracing(x: torch.Tensor) -> bool:
+    """Whether ``x`` is being recorded into a graph (``torch.jit.trace``,
+    ``torch.onnx.export``, ``torch.fx.symbolic_trace``) rather than
+    computed: the graph must then hold operations that are right at every
+    input size, and no Python decision on a shape."""
+    return torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)
+
+
+class MatmulConv2d(nn.Conv2d):
+    """``nn.Conv2d`` that computes small 1x1 (stride 1, one group)
+    convolutions as a matrix product over the tokens of the (channels-last)
+    map: the same result with less per-call overhead than a convolution
+    kernel. Takes the arguments of ``nn.Conv2d``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.as_matmul = self.kernel_size == (1, 1) and self.stride == (
+            1, 1) and self.groups == 1 and self.padding == (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.as_matmul and not is_tracing(x) and x.numel(
+        ) * self.out_channels < (SMALL_POINTWISE_MACS if
+                                 torch.get_num_threads() > 1 else
+                                 SMALL_POINTWISE_MACS_ONE_THREAD):
+            return F.linear(
+                x.permute(0, 2, 3, 1), self.weight.flatten(1),
+                self.bias).permute(0, 3, 1, 2)
+        return self._conv_forward(x, self.weight, self.bias)
+
+
 class ConvBN(nn.Module):
     """A bias-free convolution followed by BatchNorm, fusable into one conv.
-
-    Small 1x1 convolutions are computed as a matrix product over the tokens
-    of the (channels-last) map, which gives the same result with less
-    per-call overhead than a convolution kernel.
 
     Args:
         in_channels (int): Input channels.
@@ -50,7 +76,7 @@ class ConvBN(nn.Module):
                  bn_weight_init: float = 1.,
                  deploy: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
+        self.conv = MatmulConv2d(
             in_channels,
             out_channels,
             kernel_size,
@@ -58,34 +84,19 @@ class ConvBN(nn.Module):
             padding=kernel_size // 2,
             groups=groups,
             bias=deploy)
-        if deploy:
-            self.bn = nn.Identity()
-        else:
-            self.bn = nn.BatchNorm2d(out_channels)
+        self.bn: Optional[nn.BatchNorm2d] = None
+        if not deploy:
+            self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.zeros_(self.bn.bias)
 
-        self.pointwise = kernel_size == 1 and stride == 1 and groups == 1
-
     @property
     def fused(self) -> bool:
-        return isinstance(self.bn, nn.Identity)
+        return self.bn is None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pointwise and not torch.jit.is_tracing() and x.numel(
-        ) * self.conv.out_channels < (SMALL_POINTWISE_MACS if
-                                      torch.get_num_threads() > 1 else
-                                      SMALL_POINTWISE_MACS_ONE_THREAD):
-            out = F.linear(
-                x.permute(0, 2, 3, 1), self.conv.weight.flatten(1),
-                self.conv.bias).permute(0, 3, 1, 2)
-        else:
-            # F.conv2d, not self.conv(x): no module-call overhead, which
-            # matters at batch 1 where most layers take microseconds
-            conv = self.conv
-            out = F.conv2d(x, conv.weight, conv.bias, conv.stride,
-                           conv.padding, conv.dilation, conv.groups)
-        return out if self.fused else self.bn(out)
+        out = self.conv(x)
+        return out if self.bn is None else self.bn(out)
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
@@ -93,19 +104,11 @@ class ConvBN(nn.Module):
         if self.fused:
             return
         conv, bn = self.conv, self.bn
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        fused = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
-            conv.padding,
-            groups=conv.groups,
-            bias=True).to(conv.weight)
-        fused.weight.copy_(conv.weight * scale[:, None, None, None])
-        fused.bias.copy_(bn.bias - bn.running_mean * scale)
-        self.conv = fused
-        self.bn = nn.Identity()
+        conv.weight, conv.bias = fuse_conv_bn_weights(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+            bn.weight, bn.bias)
+        conv.bias.requires_grad_(conv.weight.requires_grad)
+        self.bn = None
 
 
 class BNLinear(nn.Module):
@@ -123,17 +126,18 @@ class BNLinear(nn.Module):
                  out_features: int,
                  deploy: bool = False) -> None:
         super().__init__()
-        self.bn = nn.Identity() if deploy else nn.BatchNorm1d(in_features)
+        self.bn: Optional[nn.BatchNorm1d] = None if deploy else \
+            nn.BatchNorm1d(in_features, eps=BN_EPS)
         self.linear = nn.Linear(in_features, out_features)
         nn.init.trunc_normal_(self.linear.weight, std=.02)
         nn.init.zeros_(self.linear.bias)
 
     @property
     def fused(self) -> bool:
-        return isinstance(self.bn, nn.Identity)
+        return self.bn is None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.bn(x))
+        return self.linear(x if self.bn is None else self.bn(x))
 
     @torch.no_grad()
     def switch_to_deploy(self) -> None:
@@ -141,36 +145,13 @@ class BNLinear(nn.Module):
         if self.fused:
             return
         bn, linear = self.bn, self.linear
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * scale
-        fused = nn.Linear(linear.in_features, linear.out_features).to(
-            linear.weight)
-        fused.weight.copy_(linear.weight * scale[None, :])
-        fused.bias.copy_(linear.bias + linear.weight @ shift)
-        self.linear = fused
-        self.bn = nn.Identity()
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop a whole residual branch per sample.
-
-    Args:
-        drop_prob (float): Probability of dropping the branch.
-    """
-
-    def __init__(self, drop_prob: float = 0.) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.drop_prob == 0.:
-            return x
-        keep = 1. - self.drop_prob
-        mask = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1))
-        return x * mask.bernoulli_(keep).div_(keep)
-
-    def extra_repr(self) -> str:
-        return f'drop_prob={self.drop_prob}'
+        weight, bias = fuse_bn_linear_weights(linear.weight, linear.bias,
+                                              bn.running_mean,
+                                              bn.running_var, bn.eps,
+                                              bn.weight, bn.bias)
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+        self.bn = None
 
 
 class Residual(nn.Module):
@@ -192,7 +173,7 @@ class Residual(nn.Module):
         out = self.branch(x)
         if self.drop_path is not None:
             out = self.drop_path(out)
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or \
+        if torch.is_grad_enabled() or is_tracing(out) or \
                 out.untyped_storage().data_ptr() == \
                 x.untyped_storage().data_ptr():
             return x + out
@@ -246,26 +227,23 @@ def ffn_residual(channels: int,
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation with ReLU and a sigmoid gate.
 
+    Written here because mmcv and mmengine have none (mmpretrain's
+    ``SELayer`` would make mmpretrain a requirement of the backbone).
+
     Args:
         channels (int): Input channels.
-        ratio (float): Reduction ratio; the reduced width is rounded to a
-            multiple of 8.
+        reduced_channels (int): Channels of the hidden layer.
     """
 
-    def __init__(self, channels: int, ratio: float = .25) -> None:
+    def __init__(self, channels: int, reduced_channels: int) -> None:
         super().__init__()
-        reduced = make_divisible(channels * ratio, 8)
-        self.fc1 = nn.Conv2d(channels, reduced, 1)
+        self.fc1 = MatmulConv2d(channels, reduced_channels, 1)
         self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(reduced, channels, 1)
+        self.fc2 = MatmulConv2d(reduced_channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the 1x1 convs act on one pooled vector per image: matrix products
-        pooled = x.mean((2, 3))
-        hidden = self.act(
-            F.linear(pooled, self.fc1.weight.flatten(1), self.fc1.bias))
-        scale = F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias)
-        return x * scale.sigmoid()[:, :, None, None]
+        scale = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * scale.sigmoid()
 
 
 class PatchMerging(nn.Module):
@@ -288,7 +266,9 @@ class PatchMerging(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.conv2 = ConvBN(
             hidden, hidden, 3, stride=2, groups=hidden, deploy=deploy)
-        self.se = SqueezeExcite(hidden, .25)
+        # reduction 0.25, rounded to a multiple of 8 by the official model:
+        # hidden / 4 is in_channels, which EfficientViT keeps a multiple of 8
+        self.se = SqueezeExcite(hidden, in_channels)
         self.conv3 = ConvBN(hidden, out_channels, deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -378,15 +358,15 @@ class CascadedGroupAttention(nn.Module):
     def attention_bias(self) -> torch.Tensor:
         """The ``(heads, N, N)`` bias added to the attention logits (an
         ``index_select``: several times cheaper than advanced indexing)."""
-        idxs = self.attention_bias_idxs
-        return self.attention_biases.index_select(1, idxs.view(-1)).view(
-            -1, *idxs.shape)
+        tokens = self.window_size**2
+        return self.attention_biases.index_select(
+            1, self.attention_bias_idxs.view(-1)).view(-1, tokens, tokens)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 bias: torch.Tensor) -> torch.Tensor:
         """Softmax attention of one head; maps in, a map out (channels-last
         in eager mode)."""
-        if torch.jit.is_tracing():
+        if is_tracing(q):
             # Exported graphs hold NCHW maps: channel-major products need
             # no transposed copies of them.
             shape = v.shape
@@ -416,66 +396,44 @@ class CascadedGroupAttention(nn.Module):
         return self.proj(torch.cat(head_outputs, dim=1))
 
 
-_FIXED_SIZE_TRACE = False
-
-
-@contextlib.contextmanager
-def fixed_size_tracing() -> Iterator[None]:
-    """Tracing within this context records a graph for the example's input
-    size only (a static ONNX export): :class:`LocalWindowAttention` may then
-    take its one-window shortcut instead of the size-independent path."""
-    global _FIXED_SIZE_TRACE
-    previous, _FIXED_SIZE_TRACE = _FIXED_SIZE_TRACE, True
-    try:
-        yield
-    finally:
-        _FIXED_SIZE_TRACE = previous
-
-
 class LocalWindowAttention(nn.Module):
     """Cascaded group attention inside non-overlapping windows.
 
     Maps of any size are zero-padded at the bottom and right to a multiple of
     the window, split into windows, attended and cropped back; padded tokens
     take part in attention, as in the official model. A map that already is
-    exactly one window is attended directly (the general path gives the same
-    result; it is always taken while tracing, so that exported graphs are
-    correct at every input size, unless :func:`fixed_size_tracing` is on).
+    exactly one window is attended directly. The general path gives the same
+    result and is always taken while a graph is recorded (see
+    :func:`is_tracing`), so that the graph is right at every input size,
+    unless ``static_trace`` is set.
 
     Args:
-        channels (int): Input and output channels.
-        key_dim (int): Channels of q and k per head.
-        num_heads (int): Number of heads.
-        attn_ratio (float): Ratio of v channels to ``key_dim``.
-        window_size (int): Window side.
-        kernels (Sequence[int]): Depth-wise q kernel of each head.
-        deploy (bool): Build fused convs.
+        attn (CascadedGroupAttention): The attention applied to each window;
+            its ``window_size`` is the window side.
+
+    Attributes:
+        static_trace (bool): A graph being traced is for the example's input
+            size only (a static export; set by :mod:`evit_mm.deploy`), so
+            the one-window shortcut may be recorded. Defaults to False.
     """
 
-    def __init__(self,
-                 channels: int,
-                 key_dim: int,
-                 num_heads: int,
-                 attn_ratio: float,
-                 window_size: int,
-                 kernels: Sequence[int],
-                 deploy: bool = False) -> None:
+    def __init__(self, attn: CascadedGroupAttention) -> None:
         super().__init__()
-        self.window_size = window_size
-        self.attn = CascadedGroupAttention(channels, key_dim, num_heads,
-                                           attn_ratio, window_size, kernels,
-                                           deploy)
+        self.window_size = attn.window_size
+        self.attn = attn
+        self.static_trace = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ws = self.window_size
+        tracing = is_tracing(x)
         batch, channels, height, width = x.shape
-        if height == ws and width == ws and (_FIXED_SIZE_TRACE or
-                                             not torch.jit.is_tracing()):
+        if (self.static_trace or not tracing) and height == ws and \
+                width == ws:
             return self.attn(x)
         pad_b = (ws - height % ws) % ws
         pad_r = (ws - width % ws) % ws
         x = x.permute(0, 2, 3, 1)
-        if pad_b or pad_r or torch.jit.is_tracing():
+        if tracing or pad_b or pad_r:
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         rows, cols = (height + pad_b) // ws, (width + pad_r) // ws
         windows = x.view(batch, rows, ws, cols, ws, channels).transpose(
@@ -514,8 +472,10 @@ class EfficientViTBlock(nn.Module):
         self.dw0 = depthwise_residual(channels, drop_path, deploy)
         self.ffn0 = ffn_residual(channels, drop_path, deploy)
         self.mixer = Residual(
-            LocalWindowAttention(channels, key_dim, num_heads, attn_ratio,
-                                 window_size, kernels, deploy), drop_path)
+            LocalWindowAttention(
+                CascadedGroupAttention(channels, key_dim, num_heads,
+                                       attn_ratio, window_size, kernels,
+                                       deploy)), drop_path)
         self.dw1 = depthwise_residual(channels, drop_path, deploy)
         self.ffn1 = ffn_residual(channels, drop_path, deploy)
 

@@ -5,12 +5,16 @@ Usage:
     python tools/analysis_tools/backbone_summary.py [--shape H W] [--arch m0 ...]
 """
 import argparse
+import os.path as osp
+import sys
 
 import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.logging import MMLogger
 
-from evit_mm.models import EfficientViT
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+from evit_mm.models import EfficientViT  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

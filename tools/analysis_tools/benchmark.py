@@ -31,6 +31,7 @@ import argparse
 import copy
 import json
 import os
+import os.path as osp
 import statistics
 import subprocess
 import sys
@@ -39,14 +40,17 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from evit_mm.analysis import count_complexity, whole_model
-from evit_mm.analysis.memory import peak_memory_mib
-from evit_mm.analysis.numerics import randomize_statistics, relative_error
-from evit_mm.analysis.timing import (available_cpus, environment,
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+from evit_mm.analysis import count_complexity, whole_model  # noqa: E402
+from evit_mm.analysis.memory import peak_memory_mib  # noqa: E402
+from evit_mm.analysis.numerics import (randomize_statistics,  # noqa: E402
+                                      relative_error)
+from evit_mm.analysis.timing import (available_cpus, environment,  # noqa: E402
                                      interleaved, matmul_rates, ort_timer,
                                      summary, use_threads)
-from evit_mm.deploy import export_onnx
-from evit_mm.models import EfficientViT, EfficientViTClassifier
+from evit_mm.deploy import export_onnx  # noqa: E402
+from evit_mm.models import EfficientViT, EfficientViTClassifier  # noqa: E402
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0

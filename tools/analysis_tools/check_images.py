@@ -11,8 +11,7 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 from evit_mm.engine.image_cli import (add_image_check_arguments,  # noqa: E402
                                       demo_images)

@@ -24,8 +24,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 from evit_mm.analysis.timing import interleaved, summary  # noqa: E402
 from evit_mm.deploy import build_from_config  # noqa: E402

@@ -14,6 +14,7 @@ For the classifier presets at 224x224 the paper's numbers are printed
 beside ours.
 """
 import argparse
+import os.path as osp
 import sys
 from typing import Tuple
 
@@ -21,9 +22,11 @@ import torch
 import torch.nn as nn
 from mmengine.analysis.print_helper import complexity_stats_table
 
-from evit_mm.analysis import PAPER_COMPLEXITY, count_complexity
-from evit_mm.deploy import TensorMode, build_from_config
-from evit_mm.models import EfficientViT, EfficientViTClassifier
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+from evit_mm.analysis import PAPER_COMPLEXITY, count_complexity  # noqa: E402
+from evit_mm.deploy import TensorMode, build_from_config  # noqa: E402
+from evit_mm.models import EfficientViT, EfficientViTClassifier  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -22,8 +22,7 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             deploy_model)

@@ -7,11 +7,16 @@ Usage:
 """
 import argparse
 import os
+import os.path as osp
+import sys
 
 import torch
 
-from evit_mm.checkpoint import (convert_to_evit, extract_state_dict,
-                                fuse_state_dict, read_checkpoint)
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+from evit_mm.checkpoint import (convert_to_evit,  # noqa: E402
+                                extract_state_dict, fuse_state_dict,
+                                read_checkpoint)
 
 
 def parse_args() -> argparse.Namespace:

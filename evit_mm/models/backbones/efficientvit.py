@@ -3,6 +3,7 @@ import contextlib
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
@@ -303,6 +304,8 @@ class EfficientViT(BaseModule):
             super().init_weights()
 
     def _check_input(self, x: torch.Tensor) -> None:
+        if isinstance(x, torch.fx.Proxy):
+            return  # torch.fx symbolic tracing: no values to check
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)
             raise ValueError('EfficientViT expects a 4-D (N, C, H, W) float '
@@ -358,13 +361,6 @@ class EfficientViT(BaseModule):
         """Fuse every Conv-BN into a conv in place (inference only)."""
         fuse_conv_bn(self)
         self.deploy = True
-
-    def no_weight_decay_keys(self) -> List[str]:
-        """Names of the attention-bias tables (no weight decay on them)."""
-        return [
-            name for name, _ in self.named_parameters()
-            if name.endswith('attention_biases')
-        ]
 
     def _checkpoint_filter(self, state_dict: dict, prefix: str,
                            *args) -> None:

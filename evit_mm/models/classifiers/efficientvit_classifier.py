@@ -5,8 +5,6 @@ from typing import Sequence, Union
 import torch
 import torch.nn as nn
 
-from ...checkpoint import (CheckpointError, convert_to_evit,
-                           extract_state_dict, read_checkpoint)
 from ..backbones.efficientvit import EfficientViT
 from ..layers import BNLinear, fuse_conv_bn
 
@@ -65,28 +63,3 @@ class EfficientViTClassifier(nn.Module):
         """Fuse every Conv-BN and BN-Linear in place."""
         self.backbone.switch_to_deploy()
         fuse_conv_bn(self.head)
-
-    @classmethod
-    def from_checkpoint(cls,
-                        filename: str,
-                        arch: str,
-                        deploy: bool = False) -> 'EfficientViTClassifier':
-        """Build a classifier for an official/timm/evit_mm checkpoint, with
-        its number of classes and, if the file has one, its distillation
-        classifier; ``deploy`` fuses it after loading."""
-        state_dict, _ = convert_to_evit(
-            extract_state_dict(read_checkpoint(filename)))
-        head = state_dict.get('head.classifier.linear.weight')
-        if head is None:
-            raise CheckpointError(
-                f'{filename} has no classifier weights (head.classifier.* '
-                'after conversion); it is a backbone-only checkpoint.')
-        model = cls(
-            arch,
-            num_classes=head.shape[0],
-            distillation=any(
-                k.startswith('head.dist_classifier.') for k in state_dict))
-        model.load_state_dict(state_dict)
-        if deploy:
-            model.eval().switch_to_deploy()
-        return model

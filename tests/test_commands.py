@@ -1,0 +1,287 @@
+"""Every command the README and docs/ print is run by a test as a user runs
+it: a script of ``tools/`` or ``demo/`` in a fresh interpreter (or bash),
+with the options the docs give. Such a test is marked
+``@pytest.mark.runs(SCRIPT, *OPTIONS)`` and runs the script through
+``tool_helpers`` (``tests/conftest.py`` checks that it did). The scripts
+find this checkout's evit_mm without an install; and the commands no other
+test runs are run here."""
+import ast
+import glob
+import os.path as osp
+import re
+from typing import Dict, List, NamedTuple, Set
+
+import pytest
+import torch
+
+from reference import (PAPER_FLOPS_PARAMS, official_state_dict,
+                       relative_error, timm_features, timm_model)
+from tool_helpers import REPO_ROOT, run_command, run_script
+
+PAGES = ['README.md'] + sorted(
+    osp.relpath(path, REPO_ROOT)
+    for path in glob.glob(osp.join(REPO_ROOT, 'docs', '*.md')))
+FENCE = re.compile(r'^\s*(```|~~~)')
+INLINE_CODE = re.compile(r'(`+)(.+?)\1')
+# `python[3] tools/...py ARGS` or `bash demo/...sh ARGS`; ARGS end at a
+# comment, a pipe, `;`, `&` or the end of an inline code span.
+COMMAND = re.compile(
+    r'\b(?:python3?|bash)\s+((?:tools|demo)/[\w/.-]+\.(?:py|sh))'
+    r'([^#;&|`]*)')
+# An option the command gives: `--name`, not an optional `[--name]`.
+OPTION = re.compile(r'(?<!\S)--[\w-]+')
+# Scripts that import evit_mm but must not put their checkout first: the
+# measuring child of compare_revisions.py imports the evit_mm of the
+# revision it measures, which PYTHONPATH names.
+NO_BOOTSTRAP = {'tools/analysis_tools/compare_revisions.py'}
+
+
+class Command(NamedTuple):
+    page: str
+    script: str
+    options: List[str]
+
+
+def printed_commands() -> List[Command]:
+    """The commands of the README and docs/*.md, in code blocks (lines
+    continued with ``\\`` joined) and in inline code."""
+    commands = []
+    for page in PAGES:
+        with open(osp.join(REPO_ROOT, page), encoding='utf-8') as f:
+            lines = f.read().replace('\\\n', ' ').splitlines()
+        in_fence = False
+        for line in lines:
+            if FENCE.match(line):
+                in_fence = not in_fence
+                continue
+            spans = [line] if in_fence else [
+                match.group(2) for match in INLINE_CODE.finditer(line)]
+            for span in spans:
+                commands += [
+                    Command(page, match.group(1),
+                            OPTION.findall(match.group(2)))
+                    for match in COMMAND.finditer(span)]
+    return commands
+
+
+def marked_runs() -> Dict[str, Set[str]]:
+    """``{script: options}`` over every ``pytest.mark.runs(...)`` of the
+    test files (the arguments are string literals, or names of module-level
+    string constants)."""
+    runs: Dict[str, Set[str]] = {}
+    for path in glob.glob(osp.join(REPO_ROOT, 'tests', 'test_*.py')):
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), path)
+        constants = {
+            target.id: node.value.value for node in tree.body
+            if isinstance(node, ast.Assign) and
+            isinstance(node.value, ast.Constant) and
+            isinstance(node.value.value, str)
+            for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and \
+                    isinstance(node.func, ast.Attribute) and \
+                    node.func.attr == 'runs' and \
+                    ast.unparse(node.func.value) == 'pytest.mark':
+                script, *options = [
+                    constants[arg.id] if isinstance(arg, ast.Name) else
+                    ast.literal_eval(arg) for arg in node.args]
+                runs.setdefault(script, set()).update(options)
+    return runs
+
+
+def test_the_docs_commands_are_found():
+    """The extraction sees commands of both forms on several pages (a
+    broken pattern would make the coverage checks below vacuous)."""
+    commands = printed_commands()
+    found = {(c.page, c.script) for c in commands}
+    assert {('README.md', 'tools/quickstart.sh'),
+            ('docs/tools.md', 'tools/slurm_train.sh'),
+            ('docs/checkpoints.md',
+             'tools/model_converters/efficientvit_to_mm.py')} <= found
+    deploy = [c.options for c in commands
+              if c.script == 'tools/deployment/deploy.py']
+    assert ['--backend', '--work-dir', '--img'] in deploy
+
+
+def test_every_printed_command_has_a_fresh_process_test():
+    """Each script the docs print is run by a test marked ``runs``, and
+    every option the docs give it is passed by one of those tests."""
+    runs = marked_runs()
+    missing = sorted({(c.script, c.page) for c in printed_commands()
+                      if c.script not in runs})
+    assert not missing, f'printed, but no test runs them: {missing}'
+    untested = sorted({
+        (c.script, option, c.page) for c in printed_commands()
+        for option in c.options if option not in runs[c.script]})
+    assert not untested, f'options printed but never run: {untested}'
+
+
+def test_marked_scripts_exist():
+    for script in marked_runs():
+        assert osp.isfile(osp.join(REPO_ROOT, script)), script
+
+
+def _imports_evit_mm(tree: ast.Module) -> List[ast.stmt]:
+    return [node for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and
+            (node.module or '').split('.')[0] == 'evit_mm' or
+            isinstance(node, ast.Import) and
+            any(a.name.split('.')[0] == 'evit_mm' for a in node.names)]
+
+
+def test_scripts_put_this_checkout_first():
+    """Every script of tools/ and demo/ that imports evit_mm first puts the
+    checkout it lies in at the front of ``sys.path``, in one form:
+    ``sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)),
+    '..'[, '..']))`` before its first top-level evit_mm import, so that a
+    clone runs without ``pip install -e .`` and a checkout's tools use
+    that checkout's evit_mm (:data:`NO_BOOTSTRAP` excepted)."""
+    scripts = glob.glob(osp.join(REPO_ROOT, 'tools', '**', '*.py'),
+                        recursive=True) + glob.glob(
+                            osp.join(REPO_ROOT, 'demo', '*.py'))
+    checked = []
+    for script in scripts:
+        with open(script, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), script)
+        imports = _imports_evit_mm(tree)
+        name = osp.relpath(script, REPO_ROOT)
+        if not imports or name in NO_BOOTSTRAP:
+            continue
+        inserts = [
+            node for node in tree.body if isinstance(node, ast.Expr) and
+            ast.unparse(node.value).startswith('sys.path.insert(0, osp.join'
+                                               '(osp.dirname(osp.abspath('
+                                               '__file__))')]
+        assert len(inserts) == 1, f'{name}: no checkout bootstrap'
+        root = eval(ast.unparse(inserts[0].value.args[1]),  # noqa: S307
+                    dict(osp=osp, __file__=script))
+        assert osp.normpath(root) == REPO_ROOT, name
+        assert inserts[0].lineno < min(node.lineno for node in imports), name
+        checked.append(name)
+    assert len(checked) >= 14, checked
+
+
+def decoy_evit_mm(folder) -> str:
+    """A folder holding an ``evit_mm`` that fails on import: as the first
+    entry of PYTHONPATH it stands for an installed evit_mm that is not
+    this checkout's, or for none at all."""
+    package = folder / 'decoy' / 'evit_mm'
+    package.mkdir(parents=True)
+    (package / '__init__.py').write_text(
+        "raise ImportError('imported an evit_mm outside the checkout')\n")
+    return str(package.parent)
+
+
+@pytest.mark.runs('tools/model_converters/efficientvit_to_mm.py')
+def test_converter_runs_from_a_clone_without_install(tmp_path):
+    """The converter as checkpoints.md prints it, with another evit_mm
+    first on PYTHONPATH: it converts an official checkpoint with this
+    checkout's evit_mm, and the result loads into the backbone and gives
+    timm's features."""
+    from evit_mm.models import EfficientViT
+    reference = timm_model('m0', 448)
+    source, converted = tmp_path / 'official.pth', tmp_path / 'mm.pth'
+    torch.save({'model': official_state_dict(reference)}, source)
+    run_script('tools/model_converters/efficientvit_to_mm.py', source,
+               converted, PYTHONPATH=decoy_evit_mm(tmp_path))
+    model = EfficientViT('m0', init_cfg=dict(
+        type='Pretrained', checkpoint=str(converted), prefix='backbone.'))
+    model.init_weights()
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        features = model.eval()(x)
+    for ours, theirs in zip(features, timm_features(reference, x)):
+        assert relative_error(ours, theirs) < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.runs('tools/run_tests.sh')
+@pytest.mark.runs('tools/install.sh')
+def test_run_tests_checks_the_install_then_runs_pytest():
+    """``bash tools/run_tests.sh TESTS``: the install check finds the
+    environment complete (pip may not reach an index: a gap fails the test
+    instead of installing), then pytest runs the tests named."""
+    output = run_command(
+        ['bash', 'tools/run_tests.sh', 'tests/test_commands.py', '-k',
+         'test_marked_scripts_exist'], TEST_WORKERS='0', PIP_NO_INDEX='1')
+    assert '[install] environment complete' in output
+    assert re.search(r'\b1 passed\b', output), output[-2000:]
+    assert 'tools/install.sh' in open(
+        osp.join(REPO_ROOT, 'tools', 'run_tests.sh')).read()
+
+
+@pytest.mark.slow
+@pytest.mark.runs('tools/dataset_converters/make_synthetic_data.py',
+                  '--formats', '--num-train', '--num-val', '--img-size',
+                  '--seed')
+@pytest.mark.runs('tools/analysis_tools/check_dataset.py')
+@pytest.mark.runs('tools/analysis_tools/check_images.py', '--time-decode')
+def test_data_commands(tmp_path):
+    """reliability.md's data commands: synthetic folders, the dataset
+    check (and its refusal of a broken one), the image check."""
+    data = tmp_path / 'synthetic'
+    run_script('tools/dataset_converters/make_synthetic_data.py', data,
+               '--formats', 'coco', 'imagenet', '--num-train', '3',
+               '--num-val', '2', '--img-size', '64', '--seed', '3')
+    output = run_script('tools/analysis_tools/check_dataset.py',
+                        data / 'coco', 'coco')
+    assert re.search(r'\(coco\): OK, images per split: .*3.*2', output)
+    (data / 'coco' / 'val' / '000001.jpg').unlink()
+    output = run_script('tools/analysis_tools/check_dataset.py',
+                        data / 'coco', 'coco', returncode=1)
+    assert 'DatasetError' in output and '000001.jpg' in output
+    images = sorted(glob.glob(str(data / 'imagenet' / 'train' / '*')))
+    output = run_script('tools/analysis_tools/check_images.py', *images,
+                        '--time-decode')
+    assert 'check_image: 9 file(s)' in output, output[-2000:]
+    assert 'mmcv.imread: 9 image(s)' in output
+
+
+@pytest.mark.slow
+@pytest.mark.runs('tools/analysis_tools/get_flops.py', '--arch', '--depth',
+                  '--task', '--shape')
+@pytest.mark.runs('tools/analysis_tools/backbone_summary.py', '--shape',
+                  '--arch')
+def test_complexity_commands():
+    """performance.md's get_flops.py forms (a preset against the paper, a
+    config's model, a config's backbone) and backbone.md's summary."""
+    def numbers(output: str) -> tuple:
+        return tuple(float(re.search(rf'{name}: ([\d.]+) M', output).group(1))
+                     for name in ('FLOPs', 'Params'))
+
+    flops, params = numbers(run_script('tools/analysis_tools/get_flops.py',
+                                       '--arch', 'm0', '--depth', '0'))
+    assert flops == pytest.approx(PAPER_FLOPS_PARAMS['m0'][0], rel=.03)
+    assert params == pytest.approx(PAPER_FLOPS_PARAMS['m0'][1], rel=.03)
+    retinanet = 'configs/retinanet/retinanet_efficientvit-m4_fpn_1x_coco.py'
+    whole = numbers(run_script('tools/analysis_tools/get_flops.py', retinanet,
+                               '--shape', '64', '96'))
+    backbone = numbers(run_script('tools/analysis_tools/get_flops.py',
+                                  retinanet, '--task', 'backbone', '--shape',
+                                  '64', '96'))
+    assert 0 < backbone[0] < whole[0] and 0 < backbone[1] < whole[1]
+    output = run_script('tools/analysis_tools/backbone_summary.py', '--shape',
+                        '64', '96', '--arch', 'm0', 'm1')
+    # strides 16, 32, 64 of a 64x96 input; widths of m0 and m1
+    assert re.search(r'^m0 .* 64x4x6 / 128x2x3 / 192x1x2$', output, re.M)
+    assert re.search(r'^m1 .* 128x4x6 / 144x2x3 / 192x1x2$', output, re.M)
+    assert not re.search(r'^m2 ', output, re.M)
+
+
+@pytest.mark.slow
+@pytest.mark.runs('tools/analysis_tools/compare_revisions.py', '--archs',
+                  '--batch-sizes', '--rounds')
+def test_compare_revisions_runs_a_folder(tmp_path):
+    """performance.md's revision comparison, at a tiny budget, of this
+    checkout as a folder: timm and evit_mm agree, both variants timed."""
+    import json
+    output = tmp_path / 'compare.json'
+    run_script('tools/analysis_tools/compare_revisions.py', REPO_ROOT,
+               '--archs', 'm0', '--batch-sizes', '1', '--rounds', '1',
+               '--warmup', '0', '--repeats', '1', '--threads', '1', '--json',
+               output)
+    result = json.loads(output.read_text())
+    assert result['rel_err_vs_timm'][REPO_ROOT] < 1e-5
+    assert set(result['ratios'][REPO_ROOT]['m0 1']) == {'evit_mm',
+                                                        'evit_mm deploy'}
