@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m1',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m1'))),
-    decode_head=dict(in_channels=[128, 144, 192]))
+    decode_head=dict(in_channels=[64, 128, 144, 192]))

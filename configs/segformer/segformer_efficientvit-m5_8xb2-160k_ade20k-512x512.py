@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m5',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m5'))),
-    decode_head=dict(in_channels=[192, 288, 384]))
+    decode_head=dict(in_channels=[96, 192, 288, 384]))
