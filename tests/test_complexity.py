@@ -117,10 +117,10 @@ def test_mmdet_config_backbone(tmp_path, capsys):
 
 SEGFORMER_QUICKSTART = ('configs/quickstart/'
                         'segformer_efficientvit-m0_synthetic.py')
-# The stride-8 patch-embedding map as a fourth level of SegFormer's head.
-WITH_STRIDE8 = ('model.backbone.embed_out_strides=(8,)',
-                'model.decode_head.in_channels=[32,64,128,192]',
-                'model.decode_head.in_index=[0,1,2,3]')
+# The stride-4 patch-embedding map as a fifth level of SegFormer's head.
+WITH_STRIDE4 = ('model.backbone.embed_out_strides=(4,8)',
+                'model.decode_head.in_channels=[16,32,64,128,192]',
+                'model.decode_head.in_index=[0,1,2,3,4]')
 
 
 @pytest.mark.slow
@@ -140,12 +140,12 @@ def test_cfg_options_change_the_model_counted():
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--o', nargs='+', action=DictAction)
-    edits = parser.parse_args(['--o', *WITH_STRIDE8]).o
+    edits = parser.parse_args(['--o', *WITH_STRIDE4]).o
     model = build_from_config(osp.join(REPO_ROOT, SEGFORMER_QUICKSTART),
                               cfg_options=edits)
-    assert model.backbone.embed_out_strides == [8]
+    assert model.backbone.embed_out_strides == [4, 8]
     flops, params = numbers()
-    edited_flops, edited_params = numbers('--cfg-options', *WITH_STRIDE8)
+    edited_flops, edited_params = numbers('--cfg-options', *WITH_STRIDE4)
     assert edited_params == pytest.approx(
         sum(p.numel() for p in model.parameters()) / 1e6, abs=0.005)
     assert edited_params > params and edited_flops > flops
