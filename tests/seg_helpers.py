@@ -18,8 +18,14 @@ from mmengine.config import utils as config_utils
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEM_FPN = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'sem_fpn', '*.py')))
 UPERNET = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'upernet', '*.py')))
+SEGFORMER = sorted(
+    glob.glob(osp.join(REPO_ROOT, 'configs', 'segformer', '*.py')))
 QUICKSTART = osp.join(REPO_ROOT, 'configs', 'quickstart',
                       'fpn_efficientvit-m0_synthetic.py')
+SEGFORMER_QUICKSTART = osp.join(REPO_ROOT, 'configs', 'quickstart',
+                                'segformer_efficientvit-m0_synthetic.py')
+SEGFORMER_PEER_QUICKSTART = osp.join(REPO_ROOT, 'configs', 'quickstart',
+                                     'segformer_mit-b0_synthetic.py')
 
 
 _load_metafile = functools.lru_cache(maxsize=None)(config_utils.load)
@@ -39,7 +45,8 @@ def load_config(path: str) -> Config:
 def build_segmentor(path: str, width: Optional[int] = None):
     """The config's model, pretrained download off, SyncBN reverted to BN
     (as mmengine's runner does without distributed training), weights
-    initialised. ``width`` sets the channels of the neck and heads."""
+    initialised. ``width`` sets the channels of the neck (if any) and
+    heads."""
     from mmengine.model import revert_sync_batchnorm
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
@@ -47,9 +54,10 @@ def build_segmentor(path: str, width: Optional[int] = None):
     cfg = load_config(path).model
     cfg.backbone.init_cfg = None
     if width is not None:
-        cfg.neck.out_channels = width
-        cfg.decode_head.in_channels = [width] * len(
-            cfg.decode_head.in_channels)
+        if cfg.get('neck'):
+            cfg.neck.out_channels = width
+            cfg.decode_head.in_channels = [width] * len(
+                cfg.decode_head.in_channels)
         cfg.decode_head.channels = width
         if 'auxiliary_head' in cfg:
             cfg.auxiliary_head.in_channels = width

@@ -15,7 +15,8 @@ from tool_helpers import REPO_ROOT, load_tool, run_command, run_script
 
 DETECTORS = ['retinanet_efficientvit-m0', 'retinanet_r18',
              'retinanet_mobilenetv2', 'rtmdet_efficientvit-m0', 'rtmdet_tiny']
-SEGMENTORS = ['fpn_efficientvit-m0', 'fpn_r18', 'fpn_mobilenetv2']
+SEGMENTORS = ['fpn_efficientvit-m0', 'fpn_r18', 'fpn_mobilenetv2',
+              'segformer_efficientvit-m0', 'segformer_mit-b0']
 TOOL = 'tools/analysis_tools/compare_backbones.py'
 
 
@@ -69,7 +70,7 @@ def test_compare_backbones_tiny_budget(tmp_path):
         assert float(row[6]) > 0 and float(row[7]) > 0  # img/s, params
     assert {r['backbone'] for r in records} == {
         'EfficientViT', 'ResNet', 'mmdet.MobileNetV2', 'ResNetV1c',
-        'mmseg.MobileNetV2', 'CSPNeXt'}
+        'mmseg.MobileNetV2', 'CSPNeXt', 'MixVisionTransformer'}
     image = matplotlib.image.imread(work_dir / 'compare_backbones.png')
     assert image.shape[0] > 100 and image.shape[1] > 200
 

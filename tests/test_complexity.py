@@ -1,5 +1,7 @@
 """get_flops.py: FLOPs and parameters of the classifiers match the paper;
 configs of the toolboxes are analysed too."""
+import argparse
+import os.path as osp
 import re
 import textwrap
 
@@ -11,7 +13,7 @@ from evit_mm.analysis import count_complexity
 from evit_mm.deploy import build_from_config
 from evit_mm.models import EfficientViT, EfficientViTClassifier
 from reference import ARCHS, PAPER_FLOPS_PARAMS
-from tool_helpers import load_tool
+from tool_helpers import REPO_ROOT, load_tool, run_script
 
 
 def run_tool(argv, capsys) -> dict:
@@ -111,3 +113,42 @@ def test_mmdet_config_backbone(tmp_path, capsys):
     whole = run_tool([str(config), '--shape', '256', '320', '--depth', '0'],
                      capsys)
     assert whole['flops'] > backbone['flops']
+
+
+SEGFORMER_QUICKSTART = ('configs/quickstart/'
+                        'segformer_efficientvit-m0_synthetic.py')
+# The stride-4 patch-embedding map as a fifth level of SegFormer's head.
+WITH_STRIDE4 = ('model.backbone.embed_out_strides=(4,8)',
+                'model.decode_head.in_channels=[16,32,64,128,192]',
+                'model.decode_head.in_index=[0,1,2,3,4]')
+
+
+@pytest.mark.slow
+@pytest.mark.runs('tools/analysis_tools/get_flops.py', '--shape',
+                  '--cfg-options', '--depth')
+def test_cfg_options_change_the_model_counted():
+    """``--cfg-options`` edits the config as tools/train.py does: the
+    parameters printed are those of the model built with the same edits,
+    and the head reading a 4x larger map costs more."""
+    def numbers(*options) -> tuple:
+        output = run_script('tools/analysis_tools/get_flops.py',
+                            SEGFORMER_QUICKSTART, '--shape', '64', '64',
+                            '--depth', '0', *options)
+        return tuple(float(re.search(rf'{name}: ([\d.]+) M', output).group(1))
+                     for name in ('FLOPs', 'Params'))
+
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    edits = parser.parse_args(['--o', *WITH_STRIDE4]).o
+    model = build_from_config(osp.join(REPO_ROOT, SEGFORMER_QUICKSTART),
+                              cfg_options=edits)
+    assert model.backbone.embed_out_strides == [4, 8]
+    flops, params = numbers()
+    edited_flops, edited_params = numbers('--cfg-options', *WITH_STRIDE4)
+    assert edited_params == pytest.approx(
+        sum(p.numel() for p in model.parameters()) / 1e6, abs=0.005)
+    assert edited_params > params and edited_flops > flops
+    refused = run_script('tools/analysis_tools/get_flops.py', '--arch', 'm0',
+                         '--cfg-options', 'a=1', returncode=2)
+    assert '--cfg-options needs a CONFIG' in refused

@@ -31,6 +31,8 @@ CONFIGS = osp.join(REPO_ROOT, 'configs')
 RETINANET = osp.join(CONFIGS, 'quickstart',
                      'retinanet_efficientvit-m0_synthetic.py')
 SEM_FPN = osp.join(CONFIGS, 'quickstart', 'fpn_efficientvit-m0_synthetic.py')
+SEGFORMER = osp.join(CONFIGS, 'quickstart',
+                     'segformer_efficientvit-m0_synthetic.py')
 CLASSIFIER = osp.join(CONFIGS, 'quickstart', 'efficientvit-m0_synthetic.py')
 # Small variants: 3 classes, images kept near their size, BN for SyncBN.
 MASK_RCNN = ('mask_rcnn/mask-rcnn_efficientvit-m0_fpn_1x_coco.py', '''
@@ -117,6 +119,27 @@ def with_boxes(config: str, imgs: list, classifiers, count: int = 30):
             conv.weight *= SHARPEN
             conv.bias *= SHARPEN
             conv.bias += _logit(threshold) - kth
+    return model
+
+
+def segmentor_with_spread_logits(config: str, imgs: list):
+    """A seeded random segmentor whose class logits vary over the image.
+    Random weights give SegFormer's head logits that are nearly the same
+    at every pixel (one label everywhere); its classifier is rescaled so
+    that on the first image each class logit has mean 0 and spread 1."""
+    from mmdeploy.apis import build_task_processor
+    torch.manual_seed(0)
+    model = randomize_(build_from_config(config))
+    processor = build_task_processor(
+        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
+    _, inputs = processor.create_input(
+        imgs[:1], data_preprocessor=model.data_preprocessor)
+    with torch.no_grad():
+        logits = model(inputs, mode='tensor')
+        mean, std = logits.mean((0, 2, 3)), logits.std((0, 2, 3))
+        conv_seg = model.decode_head.conv_seg
+        conv_seg.weight /= std[:, None, None, None]
+        conv_seg.bias.sub_(mean).div_(std)
     return model
 
 
@@ -299,6 +322,15 @@ def test_semantic_fpn_matches_pytorch(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
+def test_segformer_matches_pytorch(tmp_path):
+    """SegFormer's head resizes every level to the size of its finest
+    input, read from the map: right at sizes other than the traced one."""
+    model = segmentor_with_spread_logits(SEGFORMER, images(tmp_path))
+    check_deployments(tmp_path, SEGFORMER, model, BACKENDS, label_maps_match)
+
+
+@pytest.mark.slow
+@pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
 def test_upernet_matches_pytorch(tmp_path):
     config = variant(tmp_path, *UPERNET)
     torch.manual_seed(0)
@@ -426,6 +458,8 @@ def test_failed_export_leaves_nothing_in_the_work_dir(
     ('mask_rcnn/mask-rcnn_efficientvit-m1_fpn_1x_coco.py', 'instance-seg'),
     ('examples/faster-rcnn_efficientvit-m0_fpn_1x_coco.py', 'detection'),
     ('sem_fpn/fpn_efficientvit-m2_4xb8-40k_ade20k-512x512.py',
+     'segmentation'),
+    ('segformer/segformer_efficientvit-m3_8xb2-160k_ade20k-512x512.py',
      'segmentation'),
     ('efficientvit/efficientvit-m5_8xb256_in1k.py', 'classification'),
 ])

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from reference import EMBED_DIMS, OFFICIAL_WEIGHTS
-from seg_helpers import (QUICKSTART, SEM_FPN, UPERNET, build_segmentor,
-                         load_config)
+from seg_helpers import (QUICKSTART, SEGFORMER, SEGFORMER_PEER_QUICKSTART,
+                         SEGFORMER_QUICKSTART, SEM_FPN, UPERNET,
+                         build_segmentor, load_config)
 
 
 def _name(path):
@@ -25,6 +26,10 @@ def test_every_arch_has_both_models():
     ]
     assert [_name(p) for p in UPERNET] == [
         f'upernet_efficientvit-{a}_4xb4-160k_ade20k-512x512'
+        for a in EMBED_DIMS
+    ]
+    assert [_name(p) for p in SEGFORMER] == [
+        f'segformer_efficientvit-{a}_8xb2-160k_ade20k-512x512'
         for a in EMBED_DIMS
     ]
 
@@ -97,17 +102,76 @@ def test_upernet_recipe(path):
     assert cfg.auto_scale_lr.base_batch_size == 16
 
 
-def _weight_decays(path):
+def _unscoped(value):
+    """``value`` without the ``_scope_`` keys that mmengine adds to what a
+    config inherits from an ``mmseg::`` base."""
+    if isinstance(value, dict):
+        return {k: _unscoped(v) for k, v in value.items() if k != '_scope_'}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unscoped(v) for v in value)
+    return value
+
+
+def _stock_segformer_b0():
+    """mmseg's own SegFormer-B0 ADE20K config, as installed."""
+    import mmseg
+    return load_config(
+        osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'segformer',
+                 'segformer_mit-b0_8xb2-160k_ade20k-512x512.py'))
+
+
+@pytest.mark.parametrize('path', SEGFORMER, ids=_name)
+def test_segformer_recipe_is_segformer_b0s(path):
+    """Everything but the backbone (and the head's inputs) equals mmseg's
+    SegFormer-B0 config: data, batch 2 x 8, schedule, optimizer, head."""
+    from mmseg.registry import MODELS
+    cfg, stock = load_config(path), _stock_segformer_b0()
+    arch = _arch(path)
+    assert cfg.custom_imports.imports == ['evit_mm']
+    backbone = cfg.model.backbone
+    assert (backbone.type, backbone.arch, backbone.window_size,
+            backbone.norm_eval) == ('EfficientViT', arch, 7, True)
+    assert backbone.init_cfg == dict(type='Pretrained',
+                                     checkpoint=OFFICIAL_WEIGHTS[arch])
+    assert 'neck' not in cfg.model
+    head, stock_head = _unscoped(cfg.model.decode_head), _unscoped(
+        stock.model.decode_head)
+    assert {k: v for k, v in head.items()
+            if k not in ('in_channels', 'in_index')} == {
+                k: v for k, v in stock_head.items()
+                if k not in ('in_channels', 'in_index')}
+    assert head['type'] == 'SegformerHead' and head['num_classes'] == 150
+    built = MODELS.build(dict(backbone, init_cfg=None))
+    assert head['in_channels'] == built.out_channels
+    assert head['in_index'] == list(range(len(built.out_channels)))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'train_cfg', 'val_cfg', 'param_scheduler', 'val_evaluator'):
+        assert _unscoped(cfg[key]) == _unscoped(stock[key]), key
+    for key in ('data_preprocessor', 'test_cfg'):
+        assert _unscoped(cfg.model[key]) == _unscoped(stock.model[key]), key
+    assert _unscoped(cfg.optim_wrapper.optimizer) == _unscoped(
+        stock.optim_wrapper.optimizer)
+    assert cfg.train_dataloader.batch_size == 2  # x 8 GPUs
+    assert cfg.auto_scale_lr.base_batch_size == 16
+
+
+def _param_groups(path):
+    """``{parameter name: (lr, weight decay)}`` of the config's
+    optimizer."""
     from mmengine.optim import build_optim_wrapper
     cfg = load_config(path)
     model = build_segmentor(path)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     names = {id(p): n for n, p in model.named_parameters()}
     return {
-        names[id(param)]: group['weight_decay']
+        names[id(param)]: (group['lr'], group['weight_decay'])
         for group in wrapper.optimizer.param_groups
         for param in group['params']
     }
+
+
+def _weight_decays(path):
+    return {name: decay for name, (_, decay) in _param_groups(path).items()}
 
 
 def test_upernet_no_decay_on_norms_and_attention_biases():
@@ -130,6 +194,24 @@ def test_semantic_fpn_no_decay_on_attention_biases_only():
     assert len(biases) == 6 and all(decays[n] == 0 for n in biases)
     assert decays['backbone.patch_embed.0.bn.weight'] == 1e-4
     assert decays['decode_head.conv_seg.weight'] == 1e-4
+
+
+def test_segformer_head_lr_and_no_decay_on_norms_and_attention_biases():
+    """SegFormer-B0's rule: the head at 10x the LR (6e-4), the backbone at
+    6e-5; no decay on the position/bias tables and the backbone's norms."""
+    groups = _param_groups(SEGFORMER[0])
+    head = [n for n in groups if n.startswith('decode_head.')]
+    backbone = [n for n in groups if n.startswith('backbone.')]
+    assert len(head) + len(backbone) == len(groups) and head and backbone
+    assert all(groups[n][0] == pytest.approx(6e-4) for n in head)
+    assert all(groups[n][0] == pytest.approx(6e-5) for n in backbone)
+    biases = [n for n in backbone if n.endswith('attention_biases')]
+    norms = [n for n in backbone if re.search(r'\.bn\.(weight|bias)$', n)]
+    assert len(biases) == 6 and norms
+    assert all(groups[n][1] == 0 for n in biases + norms)
+    others = set(backbone) - set(biases) - set(norms)
+    assert others and all(groups[n][1] == 0.01 for n in others)
+    assert all(groups[n][1] == 0.01 for n in head)  # as mmseg's B0
 
 
 def _step(model):
@@ -169,15 +251,42 @@ def _step(model):
 
 
 @pytest.mark.parametrize(
-    'path', [p for p in SEM_FPN + UPERNET if 'm0' in p] + [QUICKSTART],
+    'path', [p for p in SEM_FPN + UPERNET + SEGFORMER if 'm0' in p] +
+    [QUICKSTART, SEGFORMER_QUICKSTART, SEGFORMER_PEER_QUICKSTART],
     ids=_name)
 def test_m0_and_quickstart_step(path):
     _step(build_segmentor(path))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('path',
-                         [p for p in SEM_FPN + UPERNET if 'm0' not in p],
-                         ids=_name)
+@pytest.mark.parametrize(
+    'path', [p for p in SEM_FPN + UPERNET + SEGFORMER if 'm0' not in p],
+    ids=_name)
 def test_other_archs_step(path):
     _step(build_segmentor(path))
+
+
+@pytest.mark.parametrize('path',
+                         [SEGFORMER_QUICKSTART, SEGFORMER_PEER_QUICKSTART],
+                         ids=_name)
+def test_segformer_quickstarts_share_the_quickstart_recipe(path):
+    """One recipe for the quickstart segmentors (compare_backbones.sh):
+    everything but the model equals the Semantic FPN quickstart; the two
+    SegFormers differ only in the backbone and the head's inputs."""
+    cfg, fpn = load_config(path), load_config(QUICKSTART)
+    assert {k: v for k, v in cfg.items() if k != 'model'} == {
+        k: v for k, v in fpn.items() if k != 'model'}
+    assert cfg.model.data_preprocessor == fpn.model.data_preprocessor
+    assert cfg.model.get('neck') is None
+    ours = load_config(SEGFORMER_QUICKSTART).model.decode_head
+    head = cfg.model.decode_head
+    assert head.type == 'SegformerHead'
+    assert {k: v for k, v in head.items()
+            if k not in ('in_channels', 'in_index')} == {
+                k: v for k, v in ours.items()
+                if k not in ('in_channels', 'in_index')}
+    model = build_segmentor(path).eval()
+    with torch.no_grad():
+        levels = model.extract_feat(torch.randn(1, 3, 64, 64))
+    assert head.in_channels == [level.shape[1] for level in levels]
+    assert head.in_index == list(range(len(levels)))

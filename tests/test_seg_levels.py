@@ -112,6 +112,26 @@ def test_decode_heads_see_their_design_strides(path):
         assert strides[cfg.model.auxiliary_head.in_index] == 16
 
 
+@pytest.mark.parametrize(
+    'path', [seg_helpers.SEGFORMER[0], seg_helpers.SEGFORMER_QUICKSTART],
+    ids=['ade20k', 'quickstart'])
+@pytest.mark.parametrize('size', [(256, 256), (200, 312)])
+def test_segformer_head_reads_strides_8_to_64(path, size):
+    """SegFormer's head reads the patch embedding's stride-8 map and the
+    three stage maps, finest first, and predicts at stride 8: each level
+    covers the image with its cells (exactly at multiples of 64)."""
+    model = seg_helpers.build_segmentor(path, width=16).eval()
+    with torch.no_grad():
+        levels = model.extract_feat(torch.randn(1, 3, *size))
+        logits = model.decode_head(levels)
+    assert [level.shape[1] for level in levels] == \
+        model.decode_head.in_channels
+    for level, stride in zip(levels, (8, 16, 32, 64)):
+        assert [math.ceil(side / stride) for side in size] == list(
+            level.shape[2:])
+    assert logits.shape[2:] == levels[0].shape[2:]
+
+
 def _image(height, width):
     return torch.randint(0, 256, (3, height, width), dtype=torch.uint8)
 

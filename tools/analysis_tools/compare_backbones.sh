@@ -2,10 +2,11 @@
 # Accuracy per cost on the same training: the quickstart RetinaNet (synthetic
 # shapes, COCO format, 192x192) and the quickstart Semantic FPN (ADE20K
 # format, 256x256) trained from scratch with EfficientViT-M0, ResNet-18 and
-# MobileNetV2 under one recipe, data, budget and seed
-# (configs/quickstart/{retinanet,fpn}_*_synthetic.py), each evaluated with
-# tools/test.py, then timed (eager, batch 1) and counted; writes
-# WORK_DIR/compare_backbones.md (table) and WORK_DIR/compare_backbones.png
+# MobileNetV2, and the quickstart SegFormer with EfficientViT-M0 and MiT-B0,
+# under one recipe, data, budget and seed per task
+# (configs/quickstart/{retinanet,fpn,segformer}_*_synthetic.py), each
+# evaluated with tools/test.py, then timed (eager, batch 1) and counted;
+# writes WORK_DIR/compare_backbones.md (table) and WORK_DIR/compare_backbones.png
 # (accuracy vs latency).
 #
 # Usage: bash tools/analysis_tools/compare_backbones.sh
@@ -41,7 +42,8 @@ for task in ${TASKS:-detection segmentation}; do
       DET_MODELS=(retinanet_efficientvit-m0 retinanet_r18
                   retinanet_mobilenetv2 rtmdet_efficientvit-m0 rtmdet_tiny);;
     segmentation)
-      SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2);;
+      SEG_MODELS=(fpn_efficientvit-m0 fpn_r18 fpn_mobilenetv2
+                  segformer_efficientvit-m0 segformer_mit-b0);;
     *)
       echo "TASKS: unknown task '$task' (allowed: detection segmentation)" >&2
       exit 2;;

@@ -3,7 +3,8 @@ EfficientViT paper) and parameters of a model.
 
 Usage:
     # the model of an mmpretrain / mmdet / mmseg config
-    python tools/analysis_tools/get_flops.py CONFIG [--shape H W]
+    python tools/analysis_tools/get_flops.py CONFIG [--shape H W] \\
+        [--cfg-options KEY=VALUE ...]
     # an ImageNet classifier preset, without a config
     python tools/analysis_tools/get_flops.py --arch m4 [--shape 224]
     # a backbone alone (window 7, for dense prediction)
@@ -21,6 +22,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 from mmengine.analysis.print_helper import complexity_stats_table
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
@@ -59,9 +61,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=2,
         help='module depth of the per-module table (0: no table)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='with a config: override its settings, as tools/train.py does '
+        '(e.g. model.decode_head.channels=128)')
     args = parser.parse_args(argv)
     if (args.config is None) == (args.arch is None):
         parser.error('give either a CONFIG or --arch.')
+    if args.cfg_options and args.config is None:
+        parser.error('--cfg-options needs a CONFIG.')
     if len(args.shape) not in (1, 2) or min(args.shape) < 1:
         parser.error(f'--shape {args.shape}: one or two positive sizes.')
     return args
@@ -70,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_model(args: argparse.Namespace) -> Tuple[nn.Module, str]:
     """The eval-mode module to analyse and a description of it."""
     if args.config:
-        model = build_from_config(args.config)
+        model = build_from_config(args.config, cfg_options=args.cfg_options)
         if args.task == 'backbone':
             return model.backbone, f'{args.config} (backbone)'
         return TensorMode(model), args.config

@@ -1,0 +1,7 @@
+_base_ = './segformer_efficientvit-m0_8xb2-160k_ade20k-512x512.py'
+
+model = dict(
+    backbone=dict(
+        arch='m2',
+        init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m2'))),
+    decode_head=dict(in_channels=[64, 128, 192, 224]))
