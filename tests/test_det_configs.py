@@ -201,7 +201,7 @@ def test_rtmdet_is_the_tiny_recipe_with_efficientvit(path):
     backbone = cfg.model.backbone
     assert backbone.type == 'EfficientViT' and backbone.arch == arch
     assert backbone.init_cfg == dict(type='Pretrained',
-                                     checkpoint=OFFICIAL_URL.format(arch))
+                                     checkpoint=OFFICIAL_WEIGHTS[arch])
     assert backbone.embed_out_strides == (8, )
     assert backbone.out_indices == (0, 1, 2)
     assert cfg.model.neck == dict(stock.model.neck,
