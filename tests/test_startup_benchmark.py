@@ -10,6 +10,8 @@ from tool_helpers import run_script
 
 
 @pytest.mark.slow
+@pytest.mark.runs('tools/analysis_tools/benchmark_startup.py', '--num-images',
+                  '--repeat')
 def test_tiny_startup_benchmark(tmp_path):
     data, result = tmp_path / 'data', tmp_path / 'result.json'
     output = run_script(
