@@ -169,6 +169,7 @@ def test_imagenet_problems_name_the_file(data, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.runs(TOOL, '--dataloaders', '--check-images')
 def test_tool_as_documented(data, tmp_path):
     """The tool in a fresh process, as the docs print it: OK lines and
     status 0 for a good dataset, one line per problem and status 1 for a

@@ -17,7 +17,7 @@ import torch
 
 from reference import EMBED_DIMS, official_state_dict, timm_model
 from seg_helpers import build_segmentor, load_config
-from tool_helpers import REPO_ROOT, run_script
+from tool_helpers import REPO_ROOT, record_run, run_script
 
 PAGE = osp.join(REPO_ROOT, 'docs', 'journeys.md')
 EXAMPLES = osp.join(REPO_ROOT, 'configs', 'examples')
@@ -99,6 +99,7 @@ def test_segmentation_swap_predicts(name, channels, strides, aux):
 def _user_run(cwd: str, script: str, *args) -> str:
     """A tool of this checkout run from the user's folder ``cwd`` in a fresh
     interpreter; fails the test unless it succeeds."""
+    record_run([script, *map(str, args)])
     result = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, script), *map(str, args)],
         cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -108,6 +109,7 @@ def _user_run(cwd: str, script: str, *args) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.runs('tools/train.py', '--auto-scale-lr', '--cfg-options')
 def test_finetune_on_own_coco_data_then_deploy(tmp_path):
     """Journeys 1 and 3: the example detector config fine-tuned on a small
     COCO-format dataset under data/my_dataset (checked first) with
@@ -120,7 +122,7 @@ def test_finetune_on_own_coco_data_then_deploy(tmp_path):
     os.mkdir(tmp_path / 'data')
     os.rename(tmp_path / 'generated' / 'coco', tmp_path / 'data' / 'my_dataset')
     _user_run(tmp_path, 'tools/analysis_tools/check_dataset.py',
-              'data/my_dataset', 'coco')
+              osp.join(EXAMPLES, f'{DETECTOR}.py'))
     weights = tmp_path / 'efficientvit_m0.pth'
     torch.save({'model': official_state_dict(timm_model('m0'))}, weights)
 

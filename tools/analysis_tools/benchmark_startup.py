@@ -25,8 +25,8 @@ import sys
 import time
 from typing import Dict, List
 
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO_ROOT)
 
 from evit_mm.datasets.synthetic import generate  # noqa: E402
 
