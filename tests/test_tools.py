@@ -178,7 +178,7 @@ def test_slurm_train_with_stand_in_srun(tiny, tmp_path):
          str(work_dir), '--cfg-options', 'train_cfg.max_epochs=1'],
         GPUS='1', PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
         MASTER_PORT=str(random.randint(20000, 40000)))
-    assert 'Distributed training: True' in log
+    assert 'launcher: slurm' in log and 'distributed backend:' in log
     assert (work_dir / 'epoch_1.pth').exists()
     srun_args = (bin_dir / 'srun_args').read_text().split()
     assert srun_args[:2] == ['-p', 'cpu']
