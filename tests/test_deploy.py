@@ -35,16 +35,19 @@ SEGFORMER = osp.join(CONFIGS, 'quickstart',
                      'segformer_efficientvit-m0_synthetic.py')
 CLASSIFIER = osp.join(CONFIGS, 'quickstart', 'efficientvit-m0_synthetic.py')
 # Small variants: 3 classes, images kept near their size, BN for SyncBN.
-MASK_RCNN = ('mask_rcnn/mask-rcnn_efficientvit-m0_fpn_1x_coco.py', '''
-model = dict(backbone=dict(init_cfg=None), roi_head=dict(
-    bbox_head=dict(num_classes=3), mask_head=dict(num_classes=3)))
+# Images kept near their size (320 px) at test time.
+SMALL_TEST_PIPELINE = '''
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(320, 320), keep_ratio=True),
     dict(type='PackDetInputs', meta_keys=(
         'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-''')
+'''
+MASK_RCNN = ('mask_rcnn/mask-rcnn_efficientvit-m0_fpn_1x_coco.py', '''
+model = dict(backbone=dict(init_cfg=None), roi_head=dict(
+    bbox_head=dict(num_classes=3), mask_head=dict(num_classes=3)))
+''' + SMALL_TEST_PIPELINE)
 UPERNET = ('upernet/upernet_efficientvit-m0_4xb4-160k_ade20k-512x512.py', '''
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(

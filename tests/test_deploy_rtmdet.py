@@ -12,7 +12,7 @@ pytest.importorskip('onnxruntime')
 
 from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             deploy_config, deploy_task)
-from test_deploy import (CONFIGS, _config,  # noqa: E402
+from test_deploy import (CONFIGS, SMALL_TEST_PIPELINE, _config,  # noqa: E402
                          check_deployments, detections_match, images,
                          variant, with_boxes)
 
@@ -25,13 +25,7 @@ RTMDET = ('quickstart/rtmdet_efficientvit-m0_synthetic.py',
 # 3 classes and images kept near their size (320 px), as MASK_RCNN.
 RTMDET_INS = ('rtmdet/rtmdet-ins_efficientvit-m0_8xb32-300e_coco.py', '''
 model = dict(backbone=dict(init_cfg=None), bbox_head=dict(num_classes=3))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(320, 320), keep_ratio=True),
-    dict(type='PackDetInputs', meta_keys=(
-        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))]
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-''')
+''' + SMALL_TEST_PIPELINE)
 
 
 def rtmdet_with_boxes(config: str, imgs: list):
