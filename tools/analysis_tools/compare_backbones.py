@@ -154,12 +154,6 @@ def measure(work_dir: str, task: str, names: List[str], runs: int,
     for name in names:
         model_dir = osp.join(work_dir, name)
         metrics = test_metrics(model_dir)
-        if key not in metrics and set(metrics) == {'data_time', 'time'}:
-            # mmdet's CocoMetric reports nothing when no box passed the
-            # score threshold: an untrained detector, mAP 0
-            print(f'[compare] {name}: no detections on the test set, '
-                  f'{key} counted as 0')
-            metrics[key] = 0.
         if key not in metrics:
             raise KeyError(f'{model_dir}: the test metrics have no {key!r} '
                            f'(got {sorted(metrics)})')

@@ -22,8 +22,9 @@
 #   SKIP_TRAIN=1  evaluate and time the checkpoints already in WORK_DIR
 #   TIMING_RUNS   timed calls per model       (50)
 #   DET_TEST_OPTIONS  extra --cfg-options for testing the detectors, e.g.
-#                 model.test_cfg.score_thr=0 for barely trained ones (whose
-#                 scores all stay under 0.05: COCO evaluation gives no mAP)
+#                 "model.test_cfg.score_thr=0 model.test_cfg.min_bbox_size=-1"
+#                 for barely trained ones (whose scores all stay under 0.05
+#                 or whose boxes are empty: COCO evaluation then gives no mAP)
 #   PYTHON        interpreter                 (python3)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
