@@ -59,16 +59,17 @@ def test_tiny_run_writes_all_numbers(tmp_path):
 @pytest.mark.slow
 @pytest.mark.runs(TOOL, '--skip-classifier', '--skip-dense', '--models',
                   '--det-sizes', '--model-repeats', '--model-warmup', '--json')
-@pytest.mark.runs(TOOL, '--no-ort')
+@pytest.mark.runs(TOOL, '--no-ort', '--no-openvino')
 def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
     """A detector and a segmentor of EfficientViT and their ResNet-18 peers,
-    eager and deployed, at sizes that are no multiple of 32; with
-    ``--no-ort``, eager only."""
+    eager and in ONNX Runtime, at sizes that are no multiple of 32; with
+    ``--no-ort`` too, eager only."""
     output = tmp_path / 'models.json'
     models = ['retinanet-m0', 'retinanet-r18', 'fpn-m0-quickstart', 'fpn-r18']
     options = ['--skip-classifier', '--skip-dense', '--det-sizes', '72x100',
                '--seg-sizes', '48x60', '--model-repeats', '1',
-               '--model-warmup', '0', '--threads', '1', '--json', output]
+               '--model-warmup', '0', '--threads', '1', '--no-openvino',
+               '--json', output]
     printed = run_script(TOOL, '--models', *models, *options)
     result = json.loads(output.read_text())
     rows = {(r['model'], r['backend']): r for r in result['models']}
@@ -99,6 +100,41 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
     result = json.loads(output.read_text())
     assert [(r['model'], r['backend']) for r in result['models']] == [
         (models[0], 'pytorch')]
+
+
+@pytest.mark.slow
+@pytest.mark.runs(TOOL, '--seg-sizes', '--no-ort')
+def test_tiny_real_time_run_against_their_peers(tmp_path):
+    """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
+    SegFormer-B0, eager and in OpenVINO: each is compared with its own
+    family's peer, and the deployed-speed goals of issue 18 are printed."""
+    output = tmp_path / 'models.json'
+    models = ['rtmdet-m0', 'rtmdet-tiny', 'segformer-m0', 'segformer-b0']
+    printed = run_script(
+        TOOL, '--skip-classifier', '--skip-dense', '--models', *models,
+        '--det-sizes', '64x96', '--seg-sizes', '48x60', '--model-repeats',
+        '1', '--model-warmup', '0', '--threads', '1', '--no-ort', '--json',
+        output)
+    result = json.loads(output.read_text())
+    rows = {(r['model'], r['backend']): r for r in result['models']}
+    assert set(rows) == {(m, b) for m in models
+                         for b in ('pytorch', 'openvino')}
+    for (model, backend), row in rows.items():
+        peer = 'rtmdet-tiny' if model.startswith('rtmdet') else 'segformer-b0'
+        assert row['speedup_vs_peer'] == pytest.approx(
+            rows[peer, backend]['median_ms'] / row['median_ms'])
+        assert row['efficientvit'] == model.endswith('-m0')
+        assert 0 < row['backbone_flops'] < row['flops']
+    # the stride-64 level: EfficientViT's RTMDet pads to a multiple of 64
+    assert rows['rtmdet-m0', 'pytorch']['input'] == [1, 3, 64, 128]
+    goals = {g['what']: g['goal'] for g in result['goals']}
+    assert goals == {
+        'openvino rtmdet-m0 vs rtmdet-tiny 64x96': 2.0,
+        'openvino segformer-m0 vs segformer-b0 48x60': 2.0,
+        'best backend (openvino) vs eager rtmdet-m0 64x96': 2.0,
+        'best backend (openvino) vs eager segformer-m0 48x60': 2.0,
+    }
+    assert 'Goals' in printed
 
 
 def test_whole_model_arguments_are_checked(capsys):

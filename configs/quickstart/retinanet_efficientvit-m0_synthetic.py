@@ -3,14 +3,10 @@
 # 192x192) in a few minutes on 2 CPU cores. The official COCO config with
 # what a short from-scratch run needs: a narrower head with GroupNorm, a
 # GIoU box loss, small images, a higher LR and a 12-epoch cosine schedule.
-_base_ = '../retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py'
-
-data_root = 'data/synthetic/coco/'
-metainfo = dict(
-    classes=('circle', 'square', 'triangle'),
-    palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30)])
-image_size = (192, 192)
-max_epochs = 12
+_base_ = [
+    '../retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py',
+    '../_base_/quickstart_detection.py'
+]
 
 # From scratch: no pretrained weights. Set on the inherited backbone
 # template too, so that the saved config does not show its Pretrained URL.
@@ -27,56 +23,13 @@ model = dict(
         reg_decoded_bbox=True,
         loss_bbox=dict(_delete_=True, type='GIoULoss', loss_weight=2.0)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    batch_sampler=None,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_train.json',
-        data_prefix=dict(img='train/'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-
-optim_wrapper = dict(optimizer=dict(lr=2e-3))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=50),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
-         eta_min=2e-5)
-]
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+train_dataloader = dict(_base_.quickstart_train_dataloader, batch_sampler=None)
+val_dataloader = test_dataloader = _base_.quickstart_val_dataloader
+val_evaluator = test_evaluator = _base_.quickstart_evaluator
+optim_wrapper = _base_.quickstart_optim_wrapper
+param_scheduler = _base_.quickstart_param_scheduler
+train_cfg = _base_.quickstart_train_cfg
+default_hooks = _base_.quickstart_default_hooks
 log_processor = dict(window_size=10)
 # Drawings: one box per shape, with its best class (the shapes never
 # overlap, so boxes overlapping as much as NMS allows are one shape seen

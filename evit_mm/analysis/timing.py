@@ -1,6 +1,6 @@
 """The benchmark harness: interleaved timing, its summary, thread control,
 a description of the machine and its fp32 matrix-multiply rate, and
-onnxruntime sessions that can be timed beside PyTorch.
+ONNX Runtime and OpenVINO sessions that can be timed beside PyTorch.
 
 Timings interleave the variants (one call of each in turn, the order
 rotated every round) so that a busy machine slows all of them alike; the
@@ -184,3 +184,44 @@ def ort_timer(onnx_model: Union[bytes, str],
     feed = {name: value.numpy() if isinstance(value, torch.Tensor) else value
             for name, value in inputs.items()}
     return lambda: session.run(None, feed)
+
+
+def openvino_timer(model_file: str,
+                   inputs: Dict[str, Union[torch.Tensor, np.ndarray]],
+                   threads: int) -> Callable[[], list]:
+    """A function without arguments that runs ``model_file`` (an OpenVINO
+    IR ``.xml`` or an ONNX file) on ``inputs`` with OpenVINO on the CPU, in
+    float32 on ``threads`` threads, to be timed beside PyTorch.
+
+    Args:
+        model_file (str): The model to compile.
+        inputs (dict): Input name to tensor or array.
+        threads (int): Inference threads.
+    """
+    import openvino
+    compiled = openvino.Core().compile_model(
+        model_file, 'CPU', {
+            'INFERENCE_NUM_THREADS': threads,
+            'INFERENCE_PRECISION_HINT': 'f32',
+            'PERFORMANCE_HINT': 'LATENCY'
+        })
+    request = compiled.create_infer_request()
+    feed = {name: value.numpy() if isinstance(value, torch.Tensor) else value
+            for name, value in inputs.items()}
+    return lambda: list(request.infer(feed).values())
+
+
+def deployed_timer(backend: str, model_file: Union[bytes, str],
+                   inputs: Dict[str, Union[torch.Tensor, np.ndarray]],
+                   threads: int) -> Callable[[], list]:
+    """:func:`ort_timer` (``backend='onnxruntime'``) or
+    :func:`openvino_timer` (``'openvino'``; a file, not bytes).
+
+    Raises:
+        ValueError: for another backend.
+    """
+    timers = dict(onnxruntime=ort_timer, openvino=openvino_timer)
+    if backend not in timers:
+        raise ValueError(f'backend {backend!r}: allowed are '
+                         f'{", ".join(map(repr, timers))}.')
+    return timers[backend](model_file, inputs, threads)

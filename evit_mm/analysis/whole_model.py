@@ -1,8 +1,9 @@
 """Whole detectors and segmentors as benchmarks time them: built from a
 config without fetching weights, fed one pre-processed image of a given
 size, and run whole (post-processing included: NMS and box rescaling, or
-the resized label map) or backbone alone, in PyTorch and in ONNX Runtime
-(the whole model exported by mmdeploy, the backbone by ``torch.onnx``).
+the resized label map) or backbone alone, in PyTorch and deployed to ONNX
+Runtime and OpenVINO (the whole model exported by mmdeploy, the backbone by
+``torch.onnx``).
 """
 import logging
 import os
@@ -14,6 +15,11 @@ import torch
 import torch.nn as nn
 
 TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
+DEPLOY_BACKENDS = ('onnxruntime', 'openvino')
+# The ONNX opset of every whole model timed: the lowest that exports
+# mmseg's MiT (SegFormer's backbone), whose attention torch writes with
+# ``unflatten`` (opset 13); the deploy configs' default, 11, would not.
+DEPLOY_OPSET = 13
 
 
 def resolve_config(config: str) -> str:
@@ -126,30 +132,35 @@ def backbone_onnx(model: nn.Module, inputs: torch.Tensor) -> bytes:
                        dynamic=False)
 
 
-def whole_onnx(model: nn.Module, cfg, height: int, width: int,
-               work_dir: str) -> str:
-    """The whole model exported by mmdeploy for ONNX Runtime (dynamic
-    height and width; NMS or argmax in the graph), with the model's current
-    weights.
+def deploy_whole(model: nn.Module, cfg, backend: str, height: int,
+                 width: int, work_dir: str) -> str:
+    """The whole model exported by mmdeploy for ``backend`` as
+    ``tools/deployment/deploy.py --opset 13`` exports it (dynamic height
+    and width; NMS or argmax in the graph; :data:`DEPLOY_OPSET`), with the
+    model's current weights.
 
     Args:
         model (nn.Module): The model built from ``cfg``.
         cfg (mmengine.Config): Its config (as :func:`build_untrained`
             returns it).
+        backend (str): ``'onnxruntime'`` or ``'openvino'``.
         height, width (int): Size of the image traced.
         work_dir (str): Where the config, weights and deployment go.
 
     Returns:
-        str: the ONNX file; its input is named ``input``.
+        str: the file the backend loads (ONNX or OpenVINO IR); its input is
+        named ``input``.
     """
     from ..deploy.mmdeploy_export import deploy_model
     config = osp.join(work_dir, 'model_config.py')
     checkpoint = osp.join(work_dir, 'weights.pth')
-    cfg.dump(config)
-    torch.save(dict(state_dict=model.state_dict()), checkpoint)
-    return deploy_model(config, checkpoint, 'onnxruntime',
-                        osp.join(work_dir, 'onnxruntime'),
-                        shape=(height, width)).onnx_file
+    if not osp.isfile(checkpoint):
+        cfg.dump(config)
+        torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    deployment = deploy_model(config, checkpoint, backend,
+                              osp.join(work_dir, backend),
+                              shape=(height, width), opset=DEPLOY_OPSET)
+    return deployment.backend_files[0]
 
 
 def complexity(model: nn.Module, inputs: torch.Tensor) -> Dict[str, int]:
@@ -170,56 +181,77 @@ def benchmark(configs: Dict[str, str],
               threads: int,
               warmup: int = 1,
               repeats: int = 5,
-              onnxruntime: bool = True) -> List[dict]:
+              backends: Sequence[str] = DEPLOY_BACKENDS) -> List[dict]:
     """Time whole models and their backbones at batch 1, in one interleaved
     run per image size: every model whole and backbone alone, in PyTorch
-    and (with ``onnxruntime``) in ONNX Runtime (mmdeploy's export of the
-    whole model, each exported once: its graph has dynamic height and
-    width).
+    and in each deployed backend (mmdeploy's export of the whole model,
+    each exported once per backend: its graph has dynamic height and width;
+    the backbone as a static ONNX graph).
 
     Args:
         configs (dict): Name to config (:func:`resolve_config`); all of one
             task (detection or segmentation).
         sizes (Sequence[tuple]): Image sizes (H, W), before the model's own
             padding.
-        threads (int): Intra-op threads of the ONNX Runtime sessions (set
+        threads (int): Intra-op threads of the deployed sessions (set
             PyTorch's with :func:`evit_mm.analysis.timing.use_threads`).
         warmup (int): Untimed rounds. Defaults to 1.
         repeats (int): Timed rounds. Defaults to 5.
-        onnxruntime (bool): Also time ONNX Runtime. Defaults to True.
+        backends (Sequence[str]): Deployed backends timed beside PyTorch,
+            of :data:`DEPLOY_BACKENDS`. Defaults to both.
 
     Returns:
-        list[dict]: per model, size and backend: ``model``, ``config``,
-        ``task``, ``size``, ``input`` (the padded input shape),
-        ``backend``, the whole model's ``median_ms``, ``p10_ms``,
-        ``p90_ms``, ``runs``, the backbone's ``backbone_ms``, and
-        ``params``, ``flops``, ``backbone_flops``, ``efficientvit``.
+        list[dict]: per model, size and backend (``'pytorch'`` first):
+        ``model``, ``config``, ``task``, ``size``, ``input`` (the padded
+        input shape), ``backend``, the whole model's ``median_ms``,
+        ``p10_ms``, ``p90_ms``, ``runs``, the backbone's ``backbone_ms``,
+        and ``params``, ``flops``, ``backbone_flops``, ``efficientvit``; a
+        deployed graph that fails to run at a size (one whose shapes the
+        tracer fixed) gets ``error`` (:func:`graph_failure`) in place of
+        the timings.
+
+    Raises:
+        ValueError: for configs of two tasks or an unknown backend.
     """
-    from .timing import interleaved, ort_timer, summary
+    from .timing import deployed_timer, interleaved, summary
+    unknown = set(backends) - set(DEPLOY_BACKENDS)
+    if unknown:
+        raise ValueError(f'backends {sorted(unknown)}: allowed are '
+                         f'{", ".join(DEPLOY_BACKENDS)}.')
     built = {name: build_untrained(config) for name, config in configs.items()}
     tasks = {TASKS[cfg.default_scope] for _, cfg in built.values()}
     if len(tasks) > 1:
         raise ValueError(f'configs of one task at a time, got {tasks}.')
-    backends = ['pytorch'] + (['onnxruntime'] if onnxruntime else [])
-    rows, onnx_files = [], {}
+    rows, deployed, failed = [], {}, {}
     with tempfile.TemporaryDirectory(prefix='evit-bench-') as work_dir:
         for height, width in sizes:
             fns, facts = {}, {}
             for name, (model, cfg) in built.items():
+                folder = osp.join(work_dir, name)
+                os.makedirs(folder, exist_ok=True)
                 inputs, samples = example_batch(model, height, width)
                 for part, fn in eager_fns(model, inputs, samples).items():
                     fns[name, 'pytorch', part] = fn
-                if onnxruntime:
-                    if name not in onnx_files:
-                        folder = osp.join(work_dir, name)
-                        os.makedirs(folder)
-                        onnx_files[name] = whole_onnx(model, cfg, height,
-                                                      width, folder)
-                    feed = {'input': inputs}
-                    fns[name, 'onnxruntime', 'whole'] = ort_timer(
-                        onnx_files[name], feed, threads)
-                    fns[name, 'onnxruntime', 'backbone'] = ort_timer(
-                        backbone_onnx(model, inputs), feed, threads)
+                if backends:
+                    backbone_file = osp.join(folder,
+                                             f'backbone_{height}x{width}.onnx')
+                    with open(backbone_file, 'wb') as file:
+                        file.write(backbone_onnx(model, inputs))
+                feed = {'input': inputs}
+                for backend in backends:
+                    if (name, backend) not in deployed:
+                        deployed[name, backend] = deploy_whole(
+                            model, cfg, backend, height, width, folder)
+                    whole = deployed_timer(backend, deployed[name, backend],
+                                           feed, threads)
+                    try:
+                        whole()
+                    except Exception as err:  # each backend raises its own types
+                        failed[name, backend] = graph_failure(err)
+                        continue
+                    fns[name, backend, 'whole'] = whole
+                    fns[name, backend, 'backbone'] = deployed_timer(
+                        backend, backbone_file, feed, threads)
                 facts[name] = dict(
                     model=name, config=configs[name],
                     task=TASKS[cfg.default_scope], size=[height, width],
@@ -229,10 +261,24 @@ def benchmark(configs: Dict[str, str],
             with torch.inference_mode():
                 times = interleaved(fns, warmup, repeats)
             for name in built:
-                for backend in backends:
+                for backend in ['pytorch', *backends]:
+                    if (name, backend) in failed:
+                        rows.append(dict(facts[name], backend=backend,
+                                         error=failed.pop((name, backend))))
+                        continue
                     rows.append(dict(
                         facts[name], backend=backend,
                         **summary(times[name, backend, 'whole']),
                         backbone_ms=summary(
                             times[name, backend, 'backbone'])['median_ms']))
     return rows
+
+
+def graph_failure(err: Exception) -> str:
+    """Why a deployed graph could not run at a size: the backend's error,
+    its last line shortened. Graphs whose shapes the tracer fixed (e.g.
+    mmseg's MiT attention, traced at the test pipeline's 512x512) run only
+    at the traced size."""
+    message = str(err).strip().splitlines()[-1] if str(err).strip() else ''
+    return f'{type(err).__name__}: {message[-200:]}'
+

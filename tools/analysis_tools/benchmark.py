@@ -8,11 +8,15 @@
 2. Dense-prediction backbone (window 7): time and peak memory of eval and of
    a training step (forward + backward), evit_mm with and without
    ``with_cp``, timm's backbone as the reference.
-3. Whole models, batch 1, eval: RetinaNet and Semantic FPN with
-   EfficientViT beside the stock mmdet / mmseg models with ResNet-18 and
-   MobileNetV2 (random weights), in PyTorch and in ONNX Runtime (mmdeploy's
-   export, post-processing in the graph): img/s, the share of the time spent
-   in the backbone (timed alone on the same input), parameters and FLOPs.
+3. Whole models, batch 1, eval, random weights: RetinaNet and Semantic FPN
+   with EfficientViT beside the stock mmdet / mmseg models with ResNet-18
+   and MobileNetV2, and the real-time models, RTMDet and SegFormer with
+   EfficientViT, beside the stock RTMDet-tiny, RTMDet-s and SegFormer-B0;
+   in PyTorch, ONNX Runtime and OpenVINO (mmdeploy's export,
+   post-processing in the graph): img/s, the share of the time spent in the
+   backbone (timed alone on the same input), parameters and FLOPs, and the
+   speed against each family's peer (RetinaNet-R18, Semantic FPN-R18,
+   RTMDet-tiny, SegFormer-B0) on the same backend.
 
 Timings interleave the variants (one call of each in turn, the order rotated
 every round) so that a busy machine slows all of them alike; the median and
@@ -26,6 +30,9 @@ Usage:
         --skip-dense
     python tools/analysis_tools/benchmark.py --skip-classifier --skip-dense \\
         --models retinanet-m0 retinanet-r18 --det-sizes 800x1333
+    python tools/analysis_tools/benchmark.py --skip-classifier --skip-dense \\
+        --models rtmdet-m0 rtmdet-m4 rtmdet-tiny rtmdet-s segformer-m0 \\
+        segformer-b0
 """
 import argparse
 import copy
@@ -49,19 +56,20 @@ from evit_mm.analysis.numerics import (randomize_statistics,  # noqa: E402
 from evit_mm.analysis.timing import (available_cpus, environment,  # noqa: E402
                                      interleaved, matmul_rates, ort_timer,
                                      summary, use_threads)
+from evit_mm.analysis.whole_model import DEPLOY_BACKENDS  # noqa: E402
 from evit_mm.deploy import export_onnx  # noqa: E402
 from evit_mm.models import EfficientViT, EfficientViTClassifier  # noqa: E402
 
 GOAL_DEPLOY = 1.3
 GOAL_BEST = 2.0
 GOAL_CP_SAVING = 0.30
-GOAL_VS_PEER = 1.5
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 # The whole models: EfficientViT's (the COCO / ADE20K configs, the
 # quickstart ones and a lighter neck and head) and the peers an mmdet /
 # mmseg user would take instead (the stock configs, configs/baselines/).
+# A name's first word is its family (FAMILIES).
 DETECTORS = {
     'retinanet-m0':
     'configs/retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py',
@@ -74,6 +82,10 @@ DETECTORS = {
     'retinanet-r18': 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py',
     'retinanet-mobilenetv2':
     'configs/baselines/retinanet_mobilenet-v2_fpn_1x_coco.py',
+    'rtmdet-m0': 'configs/rtmdet/rtmdet_efficientvit-m0_8xb32-300e_coco.py',
+    'rtmdet-m4': 'configs/rtmdet/rtmdet_efficientvit-m4_8xb32-300e_coco.py',
+    'rtmdet-tiny': 'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py',
+    'rtmdet-s': 'mmdet::rtmdet/rtmdet_s_8xb32-300e_coco.py',
 }
 SEGMENTORS = {
     'fpn-m0': 'configs/sem_fpn/fpn_efficientvit-m0_4xb8-40k_ade20k-512x512.py',
@@ -82,11 +94,37 @@ SEGMENTORS = {
     'fpn-r18': 'configs/baselines/fpn_r18_4xb4-160k_ade20k-512x512.py',
     'fpn-mobilenetv2':
     'configs/baselines/fpn_mobilenet-v2_4xb4-160k_ade20k-512x512.py',
+    'segformer-m0':
+    'configs/segformer/segformer_efficientvit-m0_8xb2-160k_ade20k-512x512.py',
+    'segformer-m4':
+    'configs/segformer/segformer_efficientvit-m4_8xb2-160k_ade20k-512x512.py',
+    'segformer-b0':
+    'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
 }
-# The peer every model is compared with, and the EfficientViT models whose
-# deployed speed against it is a goal (at the largest detection size).
-PEERS = {'detection': 'retinanet-r18', 'segmentation': 'fpn-r18'}
-GOAL_VS_PEER_MODELS = ('retinanet-m0', 'retinanet-m0-fpn128')
+# Per family: the peer every model is compared with and the image sizes
+# (H, W) timed by default: the quickstart size and the size of the
+# published results (COCO 800x1333 for RetinaNet, 640x640 for RTMDet,
+# ADE20K crops of 512x512).
+FAMILIES = {
+    'retinanet': dict(peer='retinanet-r18', sizes=[(192, 192), (800, 1333)]),
+    'rtmdet': dict(peer='rtmdet-tiny', sizes=[(192, 192), (640, 640)]),
+    'fpn': dict(peer='fpn-r18', sizes=[(256, 256), (512, 512)]),
+    'segformer': dict(peer='segformer-b0', sizes=[(256, 256), (512, 512)]),
+}
+# Deployed speed against the family's peer (same backend, the family's
+# largest size timed) that these EfficientViT models are to reach.
+GOALS_VS_PEER = {
+    'retinanet-m0': 1.5,
+    'retinanet-m0-fpn128': 1.5,
+    'rtmdet-m0': 2.0,
+    'rtmdet-m4': 1.3,
+    'segformer-m0': 2.0,
+}
+
+
+def family(model: str) -> str:
+    """The family of a whole model's name (its first word)."""
+    return model.split('-')[0]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,7 +146,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--repeats', type=int, default=40, help='timed rounds (classifier)')
     parser.add_argument(
-        '--no-ort', action='store_true', help='skip the onnxruntime path')
+        '--no-ort', action='store_true', help='skip ONNX Runtime')
+    parser.add_argument(
+        '--no-openvino', action='store_true',
+        help='skip OpenVINO (whole models)')
     parser.add_argument('--skip-classifier', action='store_true')
     parser.add_argument('--skip-dense', action='store_true')
     parser.add_argument('--dense-archs', nargs='+', default=['m4'],
@@ -129,13 +170,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--det-sizes',
         nargs='+',
-        default=['192x192', '800x1333'],
-        help='HxW images of the detectors (the quickstart size and COCO)')
+        help='HxW images of all the detectors (default: per family, the '
+        'quickstart size 192x192 and COCO: 800x1333 for RetinaNet, 640x640 '
+        'for RTMDet)')
     parser.add_argument(
         '--seg-sizes',
         nargs='+',
-        default=['256x256', '512x512'],
-        help='HxW images of the segmentors (the quickstart size and ADE20K)')
+        help='HxW images of all the segmentors (default: the quickstart '
+        'size 256x256 and ADE20K 512x512)')
     parser.add_argument('--model-warmup', type=int, default=1)
     parser.add_argument(
         '--model-repeats', type=int, default=5,
@@ -151,10 +193,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                      'sizes >= 1.')
     args.dense_shapes = parse_shapes(parser, '--dense-shapes',
                                      args.dense_shapes, 'BxHxW')
-    args.det_sizes = parse_shapes(parser, '--det-sizes', args.det_sizes,
-                                  'HxW')
-    args.seg_sizes = parse_shapes(parser, '--seg-sizes', args.seg_sizes,
-                                  'HxW')
+    for flag in ('det_sizes', 'seg_sizes'):
+        if getattr(args, flag) is not None:
+            setattr(args, flag, parse_shapes(
+                parser, f'--{flag.replace("_", "-")}', getattr(args, flag),
+                'HxW'))
     return args
 
 
@@ -358,21 +401,28 @@ def print_dense_row(row: dict) -> None:
 
 # ----------------------------------------------------------- whole models
 def bench_models(args: argparse.Namespace) -> list:
-    """Time the chosen detectors, then the segmentors (one interleaved run
-    per image size); add the ratios to eager and to the peer."""
+    """Time the chosen models family by family (one interleaved run per
+    family and image size); add the ratios to eager and to the peer."""
+    backends = [b for b, skip in zip(DEPLOY_BACKENDS,
+                                     (args.no_ort, args.no_openvino))
+                if not skip]
     rows = []
-    for zoo, sizes in ((DETECTORS, args.det_sizes),
-                       (SEGMENTORS, args.seg_sizes)):
-        configs = {name: os.path.join(REPO, config) if '::' not in config
+    for name, facts in FAMILIES.items():
+        zoo, sizes = (DETECTORS, args.det_sizes) if name in ('retinanet',
+                                                             'rtmdet') \
+            else (SEGMENTORS, args.seg_sizes)
+        configs = {model: os.path.join(REPO, config) if '::' not in config
                    else config
-                   for name, config in zoo.items() if name in args.models}
+                   for model, config in zoo.items()
+                   if model in args.models and family(model) == name}
         if configs:
             rows += whole_model.benchmark(
-                configs, sizes, args.threads, args.model_warmup,
-                args.model_repeats, onnxruntime=not args.no_ort)
-    for row in rows:
+                configs, sizes or facts['sizes'], args.threads,
+                args.model_warmup, args.model_repeats, backends)
+    timed = [row for row in rows if 'error' not in row]
+    for row in timed:
         def same(name: str, backend: str) -> Optional[dict]:
-            return next((r for r in rows if r['model'] == name and
+            return next((r for r in timed if r['model'] == name and
                          r['backend'] == backend and
                          r['size'] == row['size']), None)
 
@@ -380,7 +430,7 @@ def bench_models(args: argparse.Namespace) -> list:
         row['backbone_share'] = row['backbone_ms'] / row['median_ms']
         row['speedup_vs_eager'] = \
             same(row['model'], 'pytorch')['median_ms'] / row['median_ms']
-        peer = same(PEERS[row['task']], row['backend'])
+        peer = same(FAMILIES[family(row['model'])]['peer'], row['backend'])
         row['speedup_vs_peer'] = None if peer is None else \
             peer['median_ms'] / row['median_ms']
     return rows
@@ -389,6 +439,10 @@ def bench_models(args: argparse.Namespace) -> list:
 def print_model_rows(rows: list) -> None:
     for row in rows:
         size = 'x'.join(map(str, row['size']))
+        if 'error' in row:
+            print(f'{row["model"]:<24}{size:>9} {row["backend"]:<12}'
+                  f'  not timed: {row["error"]}', flush=True)
+            continue
         peer = row['speedup_vs_peer']
         peer = '' if peer is None else f'{peer:.2f}x'
         print(f'{row["model"]:<24}{size:>9} {row["backend"]:<12}'
@@ -429,23 +483,32 @@ def check_goals(classifier: list, dense: list, models: list) -> List[dict]:
 
 
 def model_goals(rows: list) -> List[dict]:
-    """Deployed RetinaNet-M0 (and its lighter variant) against the deployed
-    peer at the largest detection size; the best backend against eager for
-    every EfficientViT model and size."""
+    """The models of :data:`GOALS_VS_PEER` deployed, against their deployed
+    peer at their family's largest size; the best backend against eager for
+    every EfficientViT model and size; every deployed EfficientViT graph
+    runs at every size."""
     goals = []
-    deployed = [r for r in rows if r['backend'] != 'pytorch']
-    detection = [r['size'] for r in deployed if r['task'] == 'detection']
+    deployed = [r for r in rows if r['backend'] != 'pytorch'
+                and 'error' not in r]
     for row in deployed:
-        if (row['model'] in GOAL_VS_PEER_MODELS and
-                row['size'] == max(detection, key=lambda s: s[0] * s[1])
+        goal = GOALS_VS_PEER.get(row['model'])
+        largest = max((r['size'] for r in deployed
+                       if family(r['model']) == family(row['model'])),
+                      key=lambda s: s[0] * s[1])
+        if (goal is not None and row['size'] == largest
                 and row['speedup_vs_peer'] is not None):
+            peer = FAMILIES[family(row['model'])]['peer']
             goals.append(dict(
-                what=f'{row["backend"]} {row["model"]} vs '
-                f'{PEERS[row["task"]]} {"x".join(map(str, row["size"]))}',
-                value=row['speedup_vs_peer'], goal=GOAL_VS_PEER,
-                unit=f'x {PEERS[row["task"]]}',
-                ok=row['speedup_vs_peer'] >= GOAL_VS_PEER))
+                what=f'{row["backend"]} {row["model"]} vs {peer} '
+                f'{"x".join(map(str, row["size"]))}',
+                value=row['speedup_vs_peer'], goal=goal, unit=f'x {peer}',
+                ok=row['speedup_vs_peer'] >= goal))
     for row in rows:
+        if row['efficientvit'] and 'error' in row:
+            goals.append(dict(
+                what=f'{row["backend"]} {row["model"]} runs at '
+                f'{"x".join(map(str, row["size"]))}',
+                value=0., goal=1., unit='x', ok=False))
         if not row['efficientvit'] or row['backend'] != 'pytorch':
             continue
         best = max((r for r in deployed if r['model'] == row['model'] and
