@@ -123,8 +123,10 @@ def nms_with_mask_static__clipped(self, priors: torch.Tensor,
                                   bboxes: torch.Tensor, scores: torch.Tensor,
                                   kernels: torch.Tensor,
                                   mask_feats: torch.Tensor, *args, **kwargs):
-    """RTMDet-Ins's NMS and masks on boxes clipped to the input image, as
-    mmdet clips them before its NMS; mmdeploy 1.3.1 does not clip them.
+    """RTMDet-Ins's NMS and masks on boxes clipped to the input, as
+    mmdeploy clips other dense heads' boxes; mmdeploy 1.3.1 does not clip
+    these. mmdet clips to the image before padding, a size the graph does
+    not know: NMS can still differ for boxes reaching into the padding.
 
     Args:
         bboxes (Tensor): ``(N, num_priors, 4)`` decoded boxes.
