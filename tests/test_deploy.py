@@ -97,6 +97,25 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
+def class_logits(config: str, model, img: str) -> torch.Tensor:
+    """The classification logits of a one-stage detector on ``img``, with
+    the deployed model's pre-processing, flattened over levels.
+
+    Args:
+        config (str): The model's config file.
+        model: The detector (its data preprocessor and ``tensor`` mode).
+        img (str): An image file.
+    """
+    from mmdeploy.apis import build_task_processor
+    processor = build_task_processor(
+        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
+    _, inputs = processor.create_input(
+        [img], data_preprocessor=model.data_preprocessor)
+    with torch.no_grad():
+        cls_scores = model(inputs, mode='tensor')[0]
+    return torch.cat([s.flatten() for s in cls_scores])
+
+
 def with_boxes(config: str, imgs: list, classifiers, count: int = 30):
     """A seeded random one-stage detector whose classification bias puts
     about ``count`` priors of the first image above the score threshold, so
@@ -105,16 +124,9 @@ def with_boxes(config: str, imgs: list, classifiers, count: int = 30):
     Args:
         classifiers: ``bbox_head -> list`` of its classification convs.
     """
-    from mmdeploy.apis import build_task_processor
     torch.manual_seed(0)
     model = build_from_config(config)
-    processor = build_task_processor(
-        _config(config), deploy_config(_config(config), 'onnxruntime'), 'cpu')
-    _, inputs = processor.create_input(
-        imgs[:1], data_preprocessor=model.data_preprocessor)
-    with torch.no_grad():
-        cls_scores = model(inputs, mode='tensor')[0]
-    logits = torch.cat([s.flatten() for s in cls_scores]) * SHARPEN
+    logits = class_logits(config, model, imgs[0]) * SHARPEN
     kth = logits.topk(count).values[-1].item()
     threshold = model.bbox_head.test_cfg.score_thr
     with torch.no_grad():

@@ -13,8 +13,8 @@ pytest.importorskip('onnxruntime')
 from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             deploy_config, deploy_task)
 from test_deploy import (CONFIGS, SMALL_TEST_PIPELINE, _config,  # noqa: E402
-                         check_deployments, detections_match, images,
-                         variant, with_boxes)
+                         check_deployments, class_logits, detections_match,
+                         images, variant, with_boxes)
 
 DEPLOY = 'tools/deployment/deploy.py'
 
@@ -33,15 +33,20 @@ def rtmdet_with_boxes(config: str, imgs: list):
     with box distances of one to three strides (a fresh head predicts
     near-empty boxes, whose overlaps say nothing)."""
     model = with_boxes(config, imgs, lambda head: list(head.rtm_cls))
-    # A fresh head's logits barely differ: spread them 100x around the
-    # threshold's logit, so the kept scores stand apart from it.
+    # A fresh head's logits barely differ: spread them up to 100x around
+    # the threshold's logit, so the kept scores stand apart from it, with
+    # the highest at logit 4 at most: from logit 16 on, sigmoid saturates
+    # at 1 - 2**-22 in float32, and NMS breaks such ties differently in
+    # mmcv and in the backends.
     threshold = model.bbox_head.test_cfg.score_thr
     at = float(torch.logit(torch.tensor(threshold)))
+    highest = class_logits(config, model, imgs[0]).max().item()
+    spread = min(100., (4 - at) / (highest - at))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for conv in model.bbox_head.rtm_cls:
-            conv.weight *= 100
-            conv.bias.copy_(100 * conv.bias - 99 * at)
+            conv.weight *= spread
+            conv.bias.copy_(spread * conv.bias - (spread - 1) * at)
         for reg in model.bbox_head.rtm_reg:
             reg.bias.copy_(torch.rand(reg.bias.shape, generator=generator)
                            * 2 + 1)
@@ -66,21 +71,18 @@ def test_rtmdet_configs_get_their_deploy_configs(config, task):
 
 @pytest.mark.slow
 @pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
-def test_rtmdet_matches_pytorch(tmp_path):
-    config = variant(tmp_path, *RTMDET)
-    model = rtmdet_with_boxes(config, images(tmp_path))
-    check_deployments(tmp_path, config, model, BACKENDS,
-                      detections_match(model.bbox_head.test_cfg.score_thr))
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason='exports and runs, but 11 of 26 boxes above 0.05 differ from '
-    "PyTorch's (IoU 0.61-0.70): not yet explained")
-@pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
-def test_rtmdet_ins_matches_pytorch(tmp_path):
-    config = variant(tmp_path, *RTMDET_INS)
+@pytest.mark.parametrize('spec', [
+    pytest.param(RTMDET, id='rtmdet'),
+    pytest.param(RTMDET_INS, id='rtmdet-ins', marks=pytest.mark.xfail(
+        strict=True, raises=AssertionError,
+        reason='the graph clips boxes to the padded input (256 rows for '
+        'the 200x312 image, resized to 205x320), mmdet to the image (205): '
+        'a box reaching y=256 overlaps its neighbour by IoU 0.594 in the '
+        'graph, 0.741 in mmdet, around NMS threshold 0.6, so 1 of 10 boxes '
+        'above 0.05 differs (IoU 0.67)')),
+])
+def test_rtmdet_matches_pytorch(tmp_path, spec):
+    config = variant(tmp_path, *spec)
     model = rtmdet_with_boxes(config, images(tmp_path))
     check_deployments(tmp_path, config, model, BACKENDS,
                       detections_match(model.bbox_head.test_cfg.score_thr))
