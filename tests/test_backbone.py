@@ -109,6 +109,32 @@ def test_out_indices_and_channels():
     assert [o.shape[1] for o in outputs] == [128, 224]
 
 
+def test_stages_after_the_last_output_are_neither_run_nor_trained():
+    """RTMDet's levels (strides 8-32): out_indices=(0, 1) gives the full
+    model's first two maps, never calls the last stage, which stays frozen
+    in train mode (no unused parameters for DDP), and keeps its weights in
+    the state dict."""
+    full = randomize_(EfficientViT('m0', embed_out_strides=(8, ))).eval()
+    model = EfficientViT('m0', embed_out_strides=(8, ), out_indices=(0, 1))
+    model.load_state_dict(full.state_dict())
+    calls = []
+    model.stages[2].register_forward_hook(lambda *args: calls.append(1))
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        expected = full(x)[:3]
+        outputs = model.eval()(x)
+    assert len(outputs) == 3 and not calls
+    for out, ref in zip(outputs, expected):
+        assert torch.equal(out, ref)
+    model.train()
+    assert not model.stages[2].training
+    sum(o.mean() for o in model(x)).backward()
+    for name, param in model.named_parameters():
+        unused = name.startswith('stages.2.')
+        assert param.requires_grad != unused, name
+        assert (param.grad is None) == unused, name
+
+
 def test_gradients_flow_in_train_mode():
     model = randomize_(EfficientViT('m0', drop_path_rate=.1)).train()
     sum(o.mean() for o in model(torch.randn(2, 3, 64, 80))).backward()

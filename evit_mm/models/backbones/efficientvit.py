@@ -110,6 +110,8 @@ class EfficientViT(BaseModule):
             for all stages or one per stage. ImageNet classifiers at 224x224
             use ``(7, 7, 4)`` as the official model. Defaults to 7.
         out_indices (Sequence[int] | int): Stages whose outputs are returned.
+            Stages after the last one listed are neither run nor trained
+            (frozen), but kept, so that whole checkpoints still fit.
             Defaults to all three.
         embed_out_strides (Sequence[int]): Patch-embedding maps returned
             before the stage outputs, finest first: a subset of ``(4, 8)``.
@@ -332,16 +334,18 @@ class EfficientViT(BaseModule):
             x.contiguous(memory_format=torch.channels_last),
             self.embed_out_strides)
         outs = [m.contiguous() for m in embed_maps]
-        for i, stage in enumerate(self.stages):
+        for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x.contiguous())
         return tuple(outs)
 
     def _frozen_modules(self) -> List[nn.Module]:
+        """The frozen stages, then the stages after the last output."""
+        unused = list(self.stages[self.out_indices[-1] + 1:])
         if self.frozen_stages < 0:
-            return []
-        return [self.patch_embed, *self.stages[:self.frozen_stages]]
+            return unused
+        return [self.patch_embed, *self.stages[:self.frozen_stages], *unused]
 
     def _freeze_stages(self) -> None:
         for module in self._frozen_modules():
