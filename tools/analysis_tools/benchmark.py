@@ -408,13 +408,12 @@ def bench_models(args: argparse.Namespace) -> list:
                 if not skip]
     rows = []
     for name, facts in FAMILIES.items():
-        zoo, sizes = (DETECTORS, args.det_sizes) if name in ('retinanet',
-                                                             'rtmdet') \
-            else (SEGMENTORS, args.seg_sizes)
         configs = {model: os.path.join(REPO, config) if '::' not in config
                    else config
-                   for model, config in zoo.items()
+                   for model, config in {**DETECTORS, **SEGMENTORS}.items()
                    if model in args.models and family(model) == name}
+        sizes = args.det_sizes if set(configs) <= set(DETECTORS) \
+            else args.seg_sizes
         if configs:
             rows += whole_model.benchmark(
                 configs, sizes or facts['sizes'], args.threads,
