@@ -546,3 +546,46 @@ def test_dynamic_adaptive_pooling_equals_torch(size):
                           atol=1e-5)
     assert torch.allclose(traced(x), torch.nn.functional.adaptive_avg_pool2d(
         x, 6), atol=1e-5)
+
+
+@pytest.mark.parametrize('size', [(64, 64), (65, 100), (200, 312)])
+def test_graph_padding_equals_mmdet_batch_padding(size):
+    """The padding a detector's graph does, traced at another size, equals
+    the padding mmdet's data preprocessor does to a batch."""
+    from mmdet.models.data_preprocessors import DetDataPreprocessor
+
+    from evit_mm.deploy.rewriters import pad_to_multiple
+    preprocessor = DetDataPreprocessor(pad_size_divisor=64, pad_value=0.5)
+    image = torch.randint(0, 256, (3, *size), dtype=torch.uint8)
+    expected = preprocessor(dict(inputs=[image]))['inputs']
+    traced = torch.jit.trace(lambda t: pad_to_multiple(t, 64, 0.5),
+                             torch.randn(1, 3, 70, 90))
+    assert torch.equal(traced(image[None].float()), expected)
+
+
+@pytest.mark.parametrize('config, divisor', [
+    ('rtmdet/rtmdet-ins_efficientvit-m0_8xb32-300e_coco.py', 64),
+    ('mask_rcnn/mask-rcnn_efficientvit-m0_fpn_1x_coco.py', 32),
+    ('segformer/segformer_efficientvit-m3_8xb2-160k_ade20k-512x512.py', None),
+])
+def test_detectors_pad_in_the_graph(config, divisor):
+    """A detector's deployed preprocessing stops padding and its deploy
+    config tells the graph to pad as the model did; a segmentor's padding
+    is left as it is."""
+    from mmengine.config import Config
+
+    from evit_mm.deploy.mmdeploy_export import (GRAPH_PADDING,
+                                                move_padding_into_graph)
+    model_cfg = Config.fromfile(osp.join(CONFIGS, config))
+    before = model_cfg.model.data_preprocessor.to_dict()
+    deploy_cfg = deploy_config(model_cfg, 'onnxruntime')
+    move_padding_into_graph(model_cfg, deploy_cfg)
+    after = model_cfg.model.data_preprocessor
+    if divisor is None:
+        assert after.to_dict() == before
+        assert GRAPH_PADDING not in deploy_cfg.codebase_config
+    else:
+        assert before['pad_size_divisor'] == divisor
+        assert after.pad_size_divisor == 1
+        assert deploy_cfg.codebase_config[GRAPH_PADDING] == dict(
+            size_divisor=divisor, value=0)

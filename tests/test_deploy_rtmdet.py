@@ -73,13 +73,7 @@ def test_rtmdet_configs_get_their_deploy_configs(config, task):
 @pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
 @pytest.mark.parametrize('spec', [
     pytest.param(RTMDET, id='rtmdet'),
-    pytest.param(RTMDET_INS, id='rtmdet-ins', marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason='the graph clips boxes to the padded input (256 rows for '
-        'the 200x312 image, resized to 205x320), mmdet to the image (205): '
-        'a box reaching y=256 overlaps its neighbour by IoU 0.594 in the '
-        'graph, 0.741 in mmdet, around NMS threshold 0.6, so 1 of 10 boxes '
-        'above 0.05 differs (IoU 0.67)')),
+    pytest.param(RTMDET_INS, id='rtmdet-ins'),
 ])
 def test_rtmdet_matches_pytorch(tmp_path, spec):
     config = variant(tmp_path, *spec)

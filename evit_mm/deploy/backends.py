@@ -119,19 +119,5 @@ class DeployedModel:
         returns them."""
         data, _ = self.task_processor.create_input(list(imgs))
         with torch.no_grad():
-            predictions = self.model.test_step(data)
-        for prediction in predictions:
-            if 'pred_instances' in prediction:
-                clip_boxes_(prediction)
-        return predictions
+            return self.model.test_step(data)
 
-
-def clip_boxes_(prediction) -> None:
-    """Clip the boxes of a detection data sample to its original image, in
-    place, as mmdet does. mmdeploy clips to the padded input instead (its
-    graph knows only the input's shape), so a box can reach up to the
-    padding (e.g. y = 208 in a 200-pixel image)."""
-    height, width = prediction.ori_shape
-    boxes = prediction.pred_instances.bboxes
-    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
-    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)

@@ -56,6 +56,10 @@ def deploy_configs_dir() -> str:
 
 # Dense heads that predict masks with dynamic convolutions on one map.
 DENSE_MASK_HEADS = ('RTMDetInsHead', 'RTMDetInsSepBNHead')
+DETECTION_TASKS = ('detection', 'instance-seg', 'instance-seg-rtmdet')
+# The deploy config's key (in ``codebase_config``) for how a detector's
+# graph pads its input: ``dict(size_divisor, value)``.
+GRAPH_PADDING = 'graph_padding'
 
 
 def deploy_task(model_cfg) -> str:
@@ -99,6 +103,30 @@ def deploy_config(model_cfg, backend: str, opset: Optional[int] = None):
     if opset is not None:
         cfg.onnx_config.opset_version = opset
     return cfg
+
+
+def move_padding_into_graph(model_cfg, deploy_cfg) -> None:
+    """A detector's batches are padded by its graph, not by its data
+    preprocessor, in place: the graph's input is then the image itself,
+    whose size mmdeploy gives the heads as the image's (mmdet clips boxes
+    to the image, before padding). Other tasks keep their padding.
+
+    Args:
+        model_cfg (mmengine.Config): The model config: its data
+            preprocessor's ``pad_size_divisor`` becomes 1.
+        deploy_cfg (mmengine.Config): The deploy config: its
+            ``codebase_config`` gets :data:`GRAPH_PADDING`: the divisor
+            and the preprocessor's ``pad_value``
+            (:func:`evit_mm.deploy.rewriters.detector__extract_feat_padded`).
+    """
+    if deploy_task(model_cfg) not in DETECTION_TASKS:
+        return
+    preprocessor = model_cfg.model.get('data_preprocessor') or {}
+    divisor = preprocessor.get('pad_size_divisor', 1)
+    if divisor > 1:
+        deploy_cfg.codebase_config[GRAPH_PADDING] = dict(
+            size_divisor=divisor, value=preprocessor.get('pad_value', 0))
+        preprocessor['pad_size_divisor'] = 1
 
 
 def _cast_long(g, value, non_blocking: bool):
@@ -262,6 +290,7 @@ def deploy_model(config: str,
             raise FileNotFoundError(f'{what} {path} does not exist.')
     model_cfg = Config.fromfile(config)
     deploy_cfg = deploy_config(model_cfg, backend, opset)
+    move_padding_into_graph(model_cfg, deploy_cfg)
     check_backend(backend, deploy_cfg.onnx_config.opset_version)
     example = _example_image(img, shape)
     check_checkpoint_fits(build_from_config(config),

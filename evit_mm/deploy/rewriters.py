@@ -11,17 +11,28 @@ other; here, for ONNX Runtime and OpenVINO, they follow the input's size:
 * mmseg's ``Upsample`` (Semantic FPN's head) turns its output size into
   Python ints, which the tracer records as constants.
 
+A detector's graph takes the image unpadded and pads it itself
+(:func:`detector__extract_feat_padded`): mmdeploy gives the heads the
+input's size as the image's, and mmdet clips boxes to the image before
+padding, so a graph fed padded images clipped boxes to the padding.
+
 RTMDet-Ins's NMS, as mmdeploy 1.3.1 exports it, ran on boxes not clipped
-to the image (mmdet clips them first): boxes that mmdet's NMS suppresses
-survived it, e.g. 34 boxes above 0.05 where mmdet keeps 21.
+to the image (mmdet clips them first)
+(:func:`rtmdet_ins_head__predict_by_feat_clipped`).
 """
-from typing import Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmdeploy.codebase.mmdet.deploy import clip_bboxes
+from mmdeploy.codebase.mmdet.deploy import (clip_bboxes,
+                                             get_post_processing_params)
+from mmdeploy.codebase.mmdet.models.dense_heads.rtmdet_ins_head import \
+    _nms_with_mask_static
 from mmdeploy.core import FUNCTION_REWRITER
+from mmdet.structures.bbox import distance2bbox
 from torch.nn.modules.utils import _pair
+
+from .mmdeploy_export import GRAPH_PADDING
 
 # mmdeploy imports the target of every registered rewriter when an export
 # starts, inside its RewriterContext. Importing mmseg there (it imports timm,
@@ -97,6 +108,52 @@ def upsample__any_size(self, x: torch.Tensor) -> torch.Tensor:
                          align_corners=self.align_corners)
 
 
+def pad_to_multiple(x: torch.Tensor, divisor: int,
+                    value: float = 0.) -> torch.Tensor:
+    """Pad ``x`` with ``value`` at the bottom and right to a multiple of
+    ``divisor`` in height and width, the padding computed from the input's
+    shape (traced as ``Shape``), as mmdet's ``stack_batch`` pads a
+    normalised batch.
+
+    Args:
+        x (Tensor): ``(N, C, H, W)``.
+        divisor (int): The multiple.
+        value (float): The padding's value.
+    """
+    if divisor <= 1:
+        return x
+    size = torch._shape_as_tensor(x)[2:]
+    missing = (divisor - size % divisor) % divisor
+    return F.pad(x, (0, missing[1], 0, missing[0]), value=value)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.detectors.single_stage.SingleStageDetector.'
+    'extract_feat', backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.detectors.single_stage.SingleStageDetector.'
+    'extract_feat', backend='openvino')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.detectors.two_stage.TwoStageDetector.'
+    'extract_feat', backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.detectors.two_stage.TwoStageDetector.'
+    'extract_feat', backend='openvino')
+def detector__extract_feat_padded(self, batch_inputs: torch.Tensor):
+    """The features of the input padded as the deploy config's
+    :data:`GRAPH_PADDING` says. The graph's input is then the image
+    itself, whose size mmdeploy passes to the heads as the image's: boxes
+    are clipped to the image, as in mmdet, not to the padding. (For
+    two-stage detectors this replaces mmdeploy's rewriter, which only
+    marks the features for partitioned graphs.)"""
+    ctx = FUNCTION_REWRITER.get_context()
+    padding = ctx.cfg.codebase_config.get(GRAPH_PADDING, dict(size_divisor=1))
+    return ctx.origin_func(
+        self,
+        pad_to_multiple(batch_inputs, padding['size_divisor'],
+                        padding.get('value', 0.)))
+
+
 @FUNCTION_REWRITER.register_rewriter(
     func_name='mmdet.models.task_modules.prior_generators.'
     'MlvlPointGenerator.single_level_grid_priors')
@@ -116,27 +173,65 @@ def single_level_grid_priors__default_device(self,
                            with_stride)
 
 
+def _flatten_levels(maps: Sequence[torch.Tensor],
+                    channels: int) -> torch.Tensor:
+    """``(N, channels * A, H, W)`` maps of every level as one
+    ``(N, sum(H * W * A), channels)`` tensor, in the priors' order."""
+    return torch.cat([
+        level.permute(0, 2, 3, 1).reshape(level.shape[0], -1, channels)
+        for level in maps
+    ], 1)
+
+
 @FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdeploy.codebase.mmdet.models.dense_heads.rtmdet_ins_head.'
-    '_nms_with_mask_static')
-def nms_with_mask_static__clipped(self, priors: torch.Tensor,
-                                  bboxes: torch.Tensor, scores: torch.Tensor,
-                                  kernels: torch.Tensor,
-                                  mask_feats: torch.Tensor, *args, **kwargs):
-    """RTMDet-Ins's NMS and masks on boxes clipped to the input, as
-    mmdeploy clips other dense heads' boxes; mmdeploy 1.3.1 does not clip
-    these. mmdet clips to the image before padding, a size the graph does
-    not know: NMS can still differ for boxes reaching into the padding.
+    func_name='mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead.'
+    'predict_by_feat', backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead.'
+    'predict_by_feat', backend='openvino')
+def rtmdet_ins_head__predict_by_feat_clipped(
+        self,
+        cls_scores: List[torch.Tensor],
+        bbox_preds: List[torch.Tensor],
+        kernel_preds: List[torch.Tensor],
+        mask_feat: torch.Tensor,
+        score_factors=None,
+        batch_img_metas: Optional[List[dict]] = None,
+        cfg=None,
+        rescale: bool = False,
+        with_nms: bool = True):
+    """RTMDet-Ins's boxes, scores, labels and masks after NMS, as
+    mmdeploy's rewriter computes them but with the boxes clipped to the
+    image before NMS, as mmdet clips them (mmdeploy 1.3.1 does not clip
+    them: boxes that mmdet's NMS suppresses survived it, e.g. 34 boxes
+    above 0.05 where mmdet keeps 21).
 
     Args:
-        bboxes (Tensor): ``(N, num_priors, 4)`` decoded boxes.
-        mask_feats (Tensor): The mask prototypes, at the stride of the
-            first level: times that stride, the input's height and width.
-        Others: As mmdeploy's ``_nms_with_mask_static``.
+        cls_scores, bbox_preds, kernel_preds (list[Tensor]): The head's
+            maps per level: class logits, box distances (pixels), dynamic
+            mask kernels.
+        mask_feat (Tensor): The mask prototypes.
+        batch_img_metas (list[dict]): ``img_shape``, the graph's input
+            size (:func:`detector__extract_feat_padded`).
+        cfg (ConfigDict, optional): Test config; the head's by default.
+        Others: Unused, as in mmdeploy (the graph returns boxes in the
+            input's frame, NMS applied).
     """
     ctx = FUNCTION_REWRITER.get_context()
-    stride = self.prior_generator.strides[0][0]
-    max_shape = torch._shape_as_tensor(mask_feats)[2:] * stride
-    bboxes = torch.stack(clip_bboxes(*bboxes.unbind(-1), max_shape), -1)
-    return ctx.origin_func(self, priors, bboxes, scores, kernels, mask_feats,
-                           *args, **kwargs)
+    cfg = self.test_cfg if cfg is None else cfg
+    post = get_post_processing_params(ctx.cfg)
+    priors = torch.cat(self.prior_generator.grid_priors(
+        [level.shape[2:] for level in cls_scores],
+        device=cls_scores[0].device, with_stride=True))
+    bboxes = distance2bbox(priors[:, :2], _flatten_levels(bbox_preds, 4))
+    img_shape = batch_img_metas[0]['img_shape']
+    bboxes = torch.stack(clip_bboxes(*bboxes.unbind(-1), img_shape), -1)
+    return _nms_with_mask_static(
+        self, priors, bboxes,
+        _flatten_levels(cls_scores, self.cls_out_channels).sigmoid(),
+        _flatten_levels(kernel_preds, self.num_gen_params), mask_feat,
+        post.max_output_boxes_per_class,
+        cfg.nms.get('iou_threshold', post.iou_threshold),
+        cfg.get('score_thr', post.score_threshold), post.pre_top_k,
+        cfg.get('max_per_img', post.keep_top_k),
+        cfg.get('mask_thr_binary', 0.5))
