@@ -16,11 +16,12 @@ A detector's graph takes the image unpadded and pads it itself
 input's size as the image's, and mmdet clips boxes to the image before
 padding, so a graph fed padded images clipped boxes to the padding.
 
-RTMDet-Ins's NMS, as mmdeploy 1.3.1 exports it, ran on boxes not clipped
-to the image (mmdet clips them first)
-(:func:`rtmdet_ins_head__predict_by_feat_clipped`).
+RTMDet's and RTMDet-Ins's NMS, as mmdeploy 1.3.1 exports them, ran on
+boxes not clipped to the image (mmdet clips them first)
+(:func:`rtmdet_head__predict_by_feat_clipped`,
+:func:`rtmdet_ins_head__predict_by_feat_clipped`).
 """
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,7 @@ from mmdeploy.codebase.mmdet.deploy import (clip_bboxes,
 from mmdeploy.codebase.mmdet.models.dense_heads.rtmdet_ins_head import \
     _nms_with_mask_static
 from mmdeploy.core import FUNCTION_REWRITER
+from mmdeploy.mmcv.ops import multiclass_nms
 from mmdet.structures.bbox import distance2bbox
 from torch.nn.modules.utils import _pair
 
@@ -183,6 +185,79 @@ def _flatten_levels(maps: Sequence[torch.Tensor],
     ], 1)
 
 
+def rtmdet_boxes_in_image(
+        head, cls_scores: Sequence[torch.Tensor],
+        bbox_preds: Sequence[torch.Tensor],
+        img_shape) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An RTMDet head's priors (with strides), boxes clipped to the image
+    and class scores, every level flattened, as mmdet's ``predict_by_feat``
+    decodes them before NMS.
+
+    Args:
+        head: An ``RTMDetHead`` or ``RTMDetInsHead``.
+        cls_scores (list[Tensor]): Class logits per level.
+        bbox_preds (list[Tensor]): Box distances (pixels) per level.
+        img_shape: ``(H, W)`` of the image, the graph's input
+            (:func:`detector__extract_feat_padded`).
+
+    Returns:
+        tuple[Tensor]: priors ``(P, 4)``, boxes ``(N, P, 4)``, scores
+        ``(N, P, num_classes)``.
+    """
+    priors = torch.cat(head.prior_generator.grid_priors(
+        [level.shape[2:] for level in cls_scores],
+        device=cls_scores[0].device, with_stride=True))
+    bboxes = distance2bbox(priors[:, :2], _flatten_levels(bbox_preds, 4))
+    bboxes = torch.stack(clip_bboxes(*bboxes.unbind(-1), img_shape), -1)
+    scores = _flatten_levels(cls_scores, head.cls_out_channels).sigmoid()
+    return priors, bboxes, scores
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.dense_heads.rtmdet_head.RTMDetHead.'
+    'predict_by_feat', backend='onnxruntime')
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.dense_heads.rtmdet_head.RTMDetHead.'
+    'predict_by_feat', backend='openvino')
+def rtmdet_head__predict_by_feat_clipped(
+        self,
+        cls_scores: List[torch.Tensor],
+        bbox_preds: List[torch.Tensor],
+        batch_img_metas: Optional[List[dict]] = None,
+        cfg=None,
+        rescale: bool = False,
+        with_nms: bool = True):
+    """RTMDet's boxes, scores and labels after NMS, as mmdeploy's rewriter
+    computes them but with the boxes clipped to the image before NMS, as
+    mmdet clips them: mmdeploy 1.3.1 does not clip them, so boxes reached
+    out of the image (x = -24) and NMS compared other overlaps than
+    mmdet's.
+
+    Args:
+        cls_scores, bbox_preds (list[Tensor]): The head's maps per level:
+            class logits and box distances (pixels).
+        batch_img_metas (list[dict]): ``img_shape``, the graph's input size.
+        cfg (ConfigDict, optional): Test config; the head's by default.
+        with_nms (bool): Whether NMS is applied; without it, the clipped
+            boxes and the scores of every prior are returned.
+        rescale: Unused, as in mmdeploy (boxes in the input's frame).
+    """
+    ctx = FUNCTION_REWRITER.get_context()
+    cfg = self.test_cfg if cfg is None else cfg
+    _, bboxes, scores = rtmdet_boxes_in_image(
+        self, cls_scores, bbox_preds, batch_img_metas[0]['img_shape'])
+    if not with_nms:
+        return bboxes, scores
+    post = get_post_processing_params(ctx.cfg)
+    return multiclass_nms(
+        bboxes, scores, post.max_output_boxes_per_class,
+        nms_type=cfg.nms.get('type'),
+        iou_threshold=cfg.nms.get('iou_threshold', post.iou_threshold),
+        score_threshold=cfg.get('score_thr', post.score_threshold),
+        pre_top_k=post.pre_top_k,
+        keep_top_k=cfg.get('max_per_img', post.keep_top_k))
+
+
 @FUNCTION_REWRITER.register_rewriter(
     func_name='mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead.'
     'predict_by_feat', backend='onnxruntime')
@@ -211,8 +286,7 @@ def rtmdet_ins_head__predict_by_feat_clipped(
             maps per level: class logits, box distances (pixels), dynamic
             mask kernels.
         mask_feat (Tensor): The mask prototypes.
-        batch_img_metas (list[dict]): ``img_shape``, the graph's input
-            size (:func:`detector__extract_feat_padded`).
+        batch_img_metas (list[dict]): ``img_shape``, the graph's input size.
         cfg (ConfigDict, optional): Test config; the head's by default.
         Others: Unused, as in mmdeploy (the graph returns boxes in the
             input's frame, NMS applied).
@@ -220,15 +294,10 @@ def rtmdet_ins_head__predict_by_feat_clipped(
     ctx = FUNCTION_REWRITER.get_context()
     cfg = self.test_cfg if cfg is None else cfg
     post = get_post_processing_params(ctx.cfg)
-    priors = torch.cat(self.prior_generator.grid_priors(
-        [level.shape[2:] for level in cls_scores],
-        device=cls_scores[0].device, with_stride=True))
-    bboxes = distance2bbox(priors[:, :2], _flatten_levels(bbox_preds, 4))
-    img_shape = batch_img_metas[0]['img_shape']
-    bboxes = torch.stack(clip_bboxes(*bboxes.unbind(-1), img_shape), -1)
+    priors, bboxes, scores = rtmdet_boxes_in_image(
+        self, cls_scores, bbox_preds, batch_img_metas[0]['img_shape'])
     return _nms_with_mask_static(
-        self, priors, bboxes,
-        _flatten_levels(cls_scores, self.cls_out_channels).sigmoid(),
+        self, priors, bboxes, scores,
         _flatten_levels(kernel_preds, self.num_gen_params), mask_feat,
         post.max_output_boxes_per_class,
         cfg.nms.get('iou_threshold', post.iou_threshold),
