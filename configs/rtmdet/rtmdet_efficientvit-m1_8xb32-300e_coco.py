@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m1',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m1'))),
-    neck=dict(in_channels=[64, 128, 144, 192]))
+    neck=dict(in_channels=[64, 128, 144]))

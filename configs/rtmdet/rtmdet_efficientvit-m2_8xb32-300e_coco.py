@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m2',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m2'))),
-    neck=dict(in_channels=[64, 128, 192, 224]))
+    neck=dict(in_channels=[64, 128, 192]))

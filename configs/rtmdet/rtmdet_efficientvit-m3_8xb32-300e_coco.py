@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m3',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m3'))),
-    neck=dict(in_channels=[64, 128, 240, 320]))
+    neck=dict(in_channels=[64, 128, 240]))

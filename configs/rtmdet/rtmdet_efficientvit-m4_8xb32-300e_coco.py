@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m4',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m4'))),
-    neck=dict(in_channels=[64, 128, 256, 384]))
+    neck=dict(in_channels=[64, 128, 256]))

@@ -4,4 +4,4 @@ model = dict(
     backbone=dict(
         arch='m5',
         init_cfg=dict(checkpoint=_base_.efficientvit_url.format('m5'))),
-    neck=dict(in_channels=[96, 192, 288, 384]))
+    neck=dict(in_channels=[96, 192, 288]))
