@@ -21,7 +21,7 @@ boxes not clipped to the image (mmdet clips them first)
 (:func:`rtmdet_head__predict_by_feat_clipped`,
 :func:`rtmdet_ins_head__predict_by_feat_clipped`).
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ from mmdeploy.mmcv.ops import multiclass_nms
 from mmdet.structures.bbox import distance2bbox
 from torch.nn.modules.utils import _pair
 
-from .mmdeploy_export import GRAPH_PADDING
+from .mmdeploy_export import BACKENDS, GRAPH_PADDING
 
 # mmdeploy imports the target of every registered rewriter when an export
 # starts, inside its RewriterContext. Importing mmseg there (it imports timm,
@@ -48,6 +48,20 @@ try:
     import mmseg.models.utils  # noqa: F401
 except ImportError:  # no mmseg: the rewriter has nothing to rewrite
     pass
+
+
+def rewriter_of_deployed(func_name: str) -> Callable:
+    """Register the decorated function as mmdeploy's rewriter of
+    ``func_name`` for every backend of :data:`BACKENDS` (ONNX Runtime and
+    OpenVINO), in place of mmdeploy's default one."""
+
+    def register(rewriter: Callable) -> Callable:
+        for backend in BACKENDS:
+            rewriter = FUNCTION_REWRITER.register_rewriter(
+                func_name=func_name, backend=backend)(rewriter)
+        return rewriter
+
+    return register
 
 
 def adaptive_avg_pool2d_any_size(
@@ -82,11 +96,7 @@ def adaptive_avg_pool2d_any_size(
     return total / area.to(x.dtype)
 
 
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='torch.nn.functional.adaptive_avg_pool2d',
-    backend='onnxruntime')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='torch.nn.functional.adaptive_avg_pool2d', backend='openvino')
+@rewriter_of_deployed('torch.nn.functional.adaptive_avg_pool2d')
 def adaptive_avg_pool2d__any_size(input: torch.Tensor, output_size):
     """Global pooling as exported by torch; other sizes by
     :func:`adaptive_avg_pool2d_any_size`."""
@@ -96,10 +106,7 @@ def adaptive_avg_pool2d__any_size(input: torch.Tensor, output_size):
     return adaptive_avg_pool2d_any_size(input, output_size)
 
 
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmseg.models.utils.Upsample.forward', backend='onnxruntime')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmseg.models.utils.Upsample.forward', backend='openvino')
+@rewriter_of_deployed('mmseg.models.utils.Upsample.forward')
 def upsample__any_size(self, x: torch.Tensor) -> torch.Tensor:
     """Upsample by the scale factor itself (exported as a ``Resize`` with
     scales), not by a size computed in Python; a fixed ``size`` stays."""
@@ -129,18 +136,10 @@ def pad_to_multiple(x: torch.Tensor, divisor: int,
     return F.pad(x, (0, missing[1], 0, missing[0]), value=value)
 
 
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.detectors.single_stage.SingleStageDetector.'
-    'extract_feat', backend='onnxruntime')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.detectors.single_stage.SingleStageDetector.'
-    'extract_feat', backend='openvino')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.detectors.two_stage.TwoStageDetector.'
-    'extract_feat', backend='onnxruntime')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.detectors.two_stage.TwoStageDetector.'
-    'extract_feat', backend='openvino')
+@rewriter_of_deployed(
+    'mmdet.models.detectors.single_stage.SingleStageDetector.extract_feat')
+@rewriter_of_deployed(
+    'mmdet.models.detectors.two_stage.TwoStageDetector.extract_feat')
 def detector__extract_feat_padded(self, batch_inputs: torch.Tensor):
     """The features of the input padded as the deploy config's
     :data:`GRAPH_PADDING` says. The graph's input is then the image
@@ -213,12 +212,8 @@ def rtmdet_boxes_in_image(
     return priors, bboxes, scores
 
 
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.dense_heads.rtmdet_head.RTMDetHead.'
-    'predict_by_feat', backend='onnxruntime')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.dense_heads.rtmdet_head.RTMDetHead.'
-    'predict_by_feat', backend='openvino')
+@rewriter_of_deployed(
+    'mmdet.models.dense_heads.rtmdet_head.RTMDetHead.predict_by_feat')
 def rtmdet_head__predict_by_feat_clipped(
         self,
         cls_scores: List[torch.Tensor],
@@ -258,12 +253,8 @@ def rtmdet_head__predict_by_feat_clipped(
         keep_top_k=cfg.get('max_per_img', post.keep_top_k))
 
 
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead.'
-    'predict_by_feat', backend='onnxruntime')
-@FUNCTION_REWRITER.register_rewriter(
-    func_name='mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead.'
-    'predict_by_feat', backend='openvino')
+@rewriter_of_deployed(
+    'mmdet.models.dense_heads.rtmdet_ins_head.RTMDetInsHead.predict_by_feat')
 def rtmdet_ins_head__predict_by_feat_clipped(
         self,
         cls_scores: List[torch.Tensor],
