@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from ..datasets.images import ImageError, check_image
-from .work_dir import (DEPLOY_CFG_FILE, MODEL_CFG_FILE, ONNX_FILE,
-                       OPENVINO_FILE, Deployment, DeployError)
+from .work_dir import (BACKENDS, DEPLOY_CFG_FILE, GRAPH_PADDING,
+                       MODEL_CFG_FILE, ONNX_FILE, OPENVINO_FILE, Deployment,
+                       DeployError)
 
-BACKENDS = ('onnxruntime', 'openvino')
 # mmdeploy's rewriters are written for opset 11; torch's TorchScript
 # exporter goes up to 20.
 MIN_OPSET = 11
@@ -57,9 +57,6 @@ def deploy_configs_dir() -> str:
 # Dense heads that predict masks with dynamic convolutions on one map.
 DENSE_MASK_HEADS = ('RTMDetInsHead', 'RTMDetInsSepBNHead')
 DETECTION_TASKS = ('detection', 'instance-seg', 'instance-seg-rtmdet')
-# The deploy config's key (in ``codebase_config``) for how a detector's
-# graph pads its input: ``dict(size_divisor, value)``.
-GRAPH_PADDING = 'graph_padding'
 
 
 def deploy_task(model_cfg) -> str:

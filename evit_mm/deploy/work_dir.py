@@ -1,9 +1,14 @@
-"""The files of a deployment in its work dir, and the error for input that
-cannot be deployed."""
+"""The files of a deployment in its work dir, the backends and deploy
+config keys they are made for, and the error for input that cannot be
+deployed."""
 import os.path as osp
 from dataclasses import dataclass
 from typing import List
 
+BACKENDS = ('onnxruntime', 'openvino')
+# The deploy config's key (in ``codebase_config``) for how a detector's
+# graph pads its input: ``dict(size_divisor, value)``.
+GRAPH_PADDING = 'graph_padding'
 ONNX_FILE = 'end2end.onnx'
 OPENVINO_FILE = 'end2end.xml'
 DEPLOY_CFG_FILE = 'deploy_cfg.py'
