@@ -146,3 +146,36 @@ def test_whole_model_arguments_are_checked(capsys):
     with pytest.raises(SystemExit):
         tool.parse_args(['--models', 'retinanet-r50'])
     assert 'retinanet-r50' in capsys.readouterr().err
+
+
+TAIL_TOOL = 'tools/analysis_tools/time_label_map_tail.py'
+
+
+def test_label_map_tail_is_mmseg_resize_and_argmax():
+    """The timed graph computes what mmseg computes at the end of a
+    segmentor: bilinear resize (align_corners=False), argmax over classes."""
+    pytest.importorskip('onnxruntime')
+    import onnxruntime
+    tool = load_tool('analysis_tools', 'time_label_map_tail.py')
+    logits = torch.randn(1, 7, 9, 9)
+    session = onnxruntime.InferenceSession(
+        tool.tail_graph(7, 9, 40), providers=['CPUExecutionProvider'])
+    labels = session.run(None, {'logits': logits.numpy()})[0]
+    expected = torch.nn.functional.interpolate(
+        logits, size=(40, 40), mode='bilinear',
+        align_corners=False).argmax(1, keepdim=True)
+    assert torch.equal(torch.from_numpy(labels), expected)
+
+
+@pytest.mark.runs(TAIL_TOOL, '--size', '--logit-sizes', '--classes',
+                  '--threads', '--repeat')
+def test_label_map_tail_tool_prints_each_size():
+    pytest.importorskip('openvino')
+    out = run_script(TAIL_TOOL, '--size', '32', '--logit-sizes', '4', '8',
+                     '--classes', '5', '--threads', '1', '--repeat', '2')
+    lines = [line for line in out.splitlines() if 'onnxruntime' in line]
+    assert [line.split(':')[0] for line in lines] == [
+        '5 classes 4x4 -> 32x32', '5 classes 8x8 -> 32x32']
+    assert all('openvino' in line for line in lines)
+    err = run_script(TAIL_TOOL, '--repeat', '0', returncode=2)
+    assert '--repeat must be >= 1, got 0' in err
