@@ -14,8 +14,9 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..deploy.work_dir import BACKENDS
+
 TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
-DEPLOY_BACKENDS = ('onnxruntime', 'openvino')
 # The ONNX opset of every whole model timed: the lowest that exports
 # mmseg's MiT (SegFormer's backbone), whose attention torch writes with
 # ``unflatten`` (opset 13); the deploy configs' default, 11, would not.
@@ -181,7 +182,7 @@ def benchmark(configs: Dict[str, str],
               threads: int,
               warmup: int = 1,
               repeats: int = 5,
-              backends: Sequence[str] = DEPLOY_BACKENDS) -> List[dict]:
+              backends: Sequence[str] = BACKENDS) -> List[dict]:
     """Time whole models and their backbones at batch 1, in one interleaved
     run per image size: every model whole and backbone alone, in PyTorch
     and in each deployed backend (mmdeploy's export of the whole model,
@@ -198,7 +199,7 @@ def benchmark(configs: Dict[str, str],
         warmup (int): Untimed rounds. Defaults to 1.
         repeats (int): Timed rounds. Defaults to 5.
         backends (Sequence[str]): Deployed backends timed beside PyTorch,
-            of :data:`DEPLOY_BACKENDS`. Defaults to both.
+            of :data:`BACKENDS`. Defaults to both.
 
     Returns:
         list[dict]: per model, size and backend (``'pytorch'`` first):
@@ -214,10 +215,10 @@ def benchmark(configs: Dict[str, str],
         ValueError: for configs of two tasks or an unknown backend.
     """
     from .timing import deployed_timer, interleaved, summary
-    unknown = set(backends) - set(DEPLOY_BACKENDS)
+    unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise ValueError(f'backends {sorted(unknown)}: allowed are '
-                         f'{", ".join(DEPLOY_BACKENDS)}.')
+                         f'{", ".join(BACKENDS)}.')
     built = {name: build_untrained(config) for name, config in configs.items()}
     tasks = {TASKS[cfg.default_scope] for _, cfg in built.values()}
     if len(tasks) > 1:

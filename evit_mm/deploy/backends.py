@@ -120,4 +120,3 @@ class DeployedModel:
         data, _ = self.task_processor.create_input(list(imgs))
         with torch.no_grad():
             return self.model.test_step(data)
-

@@ -56,7 +56,6 @@ def deploy_configs_dir() -> str:
 
 # Dense heads that predict masks with dynamic convolutions on one map.
 DENSE_MASK_HEADS = ('RTMDetInsHead', 'RTMDetInsSepBNHead')
-DETECTION_TASKS = ('detection', 'instance-seg', 'instance-seg-rtmdet')
 
 
 def deploy_task(model_cfg) -> str:
@@ -116,7 +115,7 @@ def move_padding_into_graph(model_cfg, deploy_cfg) -> None:
             and the preprocessor's ``pad_value``
             (:func:`evit_mm.deploy.rewriters.detector__extract_feat_padded`).
     """
-    if deploy_task(model_cfg) not in DETECTION_TASKS:
+    if model_cfg.get('default_scope') != 'mmdet':
         return
     preprocessor = model_cfg.model.get('data_preprocessor') or {}
     divisor = preprocessor.get('pad_size_divisor', 1)

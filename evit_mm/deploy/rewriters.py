@@ -148,11 +148,11 @@ def detector__extract_feat_padded(self, batch_inputs: torch.Tensor):
     two-stage detectors this replaces mmdeploy's rewriter, which only
     marks the features for partitioned graphs.)"""
     ctx = FUNCTION_REWRITER.get_context()
-    padding = ctx.cfg.codebase_config.get(GRAPH_PADDING, dict(size_divisor=1))
-    return ctx.origin_func(
-        self,
-        pad_to_multiple(batch_inputs, padding['size_divisor'],
-                        padding.get('value', 0.)))
+    padding = ctx.cfg.codebase_config.get(GRAPH_PADDING)
+    if padding is not None:
+        batch_inputs = pad_to_multiple(batch_inputs, padding['size_divisor'],
+                                       padding['value'])
+    return ctx.origin_func(self, batch_inputs)
 
 
 @FUNCTION_REWRITER.register_rewriter(

@@ -56,8 +56,8 @@ from evit_mm.analysis.numerics import (randomize_statistics,  # noqa: E402
 from evit_mm.analysis.timing import (available_cpus, environment,  # noqa: E402
                                      interleaved, matmul_rates, ort_timer,
                                      summary, use_threads)
-from evit_mm.analysis.whole_model import DEPLOY_BACKENDS  # noqa: E402
 from evit_mm.deploy import export_onnx  # noqa: E402
+from evit_mm.deploy.work_dir import BACKENDS  # noqa: E402
 from evit_mm.models import EfficientViT, EfficientViTClassifier  # noqa: E402
 
 GOAL_DEPLOY = 1.3
@@ -403,7 +403,7 @@ def print_dense_row(row: dict) -> None:
 def bench_models(args: argparse.Namespace) -> list:
     """Time the chosen models family by family (one interleaved run per
     family and image size); add the ratios to eager and to the peer."""
-    backends = [b for b, skip in zip(DEPLOY_BACKENDS,
+    backends = [b for b, skip in zip(BACKENDS,
                                      (args.no_ort, args.no_openvino))
                 if not skip]
     rows = []

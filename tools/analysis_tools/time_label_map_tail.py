@@ -1,6 +1,7 @@
 """Time, alone, the tail every deployed mmseg graph ends in: the class
 logits resized (bilinear, half-pixel) to the input size, then the argmax
-over the classes, in ONNX Runtime and OpenVINO.
+over the classes, in ONNX Runtime and OpenVINO: median (p10-p90) of
+interleaved runs, as benchmark.py times whole models.
 
 Example (SegFormer-M0's stride-8 and SegFormer-B0's stride-4 logits of
 ADE20K's 150 classes at 512x512)::
@@ -9,11 +10,17 @@ ADE20K's 150 classes at 512x512)::
         --logit-sizes 64 128
 """
 import argparse
-import statistics
-import time
-from typing import Callable, List
+import os.path as osp
+import sys
+import tempfile
 
 import numpy as np
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+from evit_mm.analysis.timing import (deployed_timer, interleaved,  # noqa: E402
+                                     summary)
+from evit_mm.deploy.work_dir import BACKENDS  # noqa: E402
 
 
 def tail_graph(classes: int, logit_size: int, size: int) -> bytes:
@@ -46,17 +53,6 @@ def tail_graph(classes: int, logit_size: int, size: int) -> bytes:
     return model.SerializeToString()
 
 
-def median_ms(run: Callable, repeat: int) -> float:
-    """Median time of ``run()`` over ``repeat`` calls after one warm-up."""
-    run()
-    times: List[float] = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--size', type=int, default=512,
@@ -76,28 +72,24 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    import onnxruntime
-    import openvino
     args = parse_args()
-    core = openvino.Core()
     for logit_size in args.logit_sizes:
-        graph = tail_graph(args.classes, logit_size, args.size)
         logits = np.random.default_rng(0).standard_normal(
             (1, args.classes, logit_size, logit_size), dtype=np.float32)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(
-            graph, options, providers=['CPUExecutionProvider'])
-        compiled = core.compile_model(
-            core.read_model(graph), 'CPU',
-            {'INFERENCE_NUM_THREADS': args.threads})
-        ort_ms = median_ms(lambda: session.run(None, {'logits': logits}),
-                           args.repeat)
-        openvino_ms = median_ms(lambda: compiled([logits]), args.repeat)
+        with tempfile.TemporaryDirectory() as folder:
+            graph = osp.join(folder, 'tail.onnx')
+            with open(graph, 'wb') as file:
+                file.write(tail_graph(args.classes, logit_size, args.size))
+            times = interleaved(
+                {backend: deployed_timer(backend, graph, {'logits': logits},
+                                         args.threads)
+                 for backend in BACKENDS},
+                warmup=1, repeats=args.repeat)
+        timings = ', '.join(
+            '{} {median_ms:.1f} ms ({p10_ms:.1f}-{p90_ms:.1f})'.format(
+                backend, **summary(times[backend])) for backend in BACKENDS)
         print(f'{args.classes} classes {logit_size}x{logit_size} -> '
-              f'{args.size}x{args.size}: onnxruntime {ort_ms:.1f} ms, '
-              f'openvino {openvino_ms:.1f} ms')
+              f'{args.size}x{args.size}: {timings}')
 
 
 if __name__ == '__main__':
