@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
+from evit_mm.checkpoint import read_checkpoint  # noqa: E402
 from evit_mm.engine.image_cli import (add_image_check_arguments,  # noqa: E402
                                       demo_images, require_scope)
 
@@ -46,6 +47,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     require_scope(args.config, 'mmpretrain')
     scan = demo_images(args.inputs, None, args.strict, args.max_pixels)
+    # refuses a file that carries code (CheckpointError naming it) and
+    # checks a URL into the cache the inferencer then reads
+    read_checkpoint(args.checkpoint)
     from mmpretrain.apis import ImageClassificationInferencer
     inferencer = ImageClassificationInferencer(
         model=args.config, pretrained=args.checkpoint, device=args.device)

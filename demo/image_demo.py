@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
+from evit_mm.checkpoint import read_checkpoint  # noqa: E402
 from evit_mm.engine.image_cli import (build_inferencer,  # noqa: E402
                                       demo_images, demo_parser,
                                       require_scope)
@@ -42,6 +43,10 @@ def main(argv=None) -> int:
     cfg = require_scope(args.config, 'mmdet')
     scan = demo_images(args.inputs, args.out_dir, args.strict,
                        args.max_pixels)
+    if args.weights:
+        # refuses a file that carries code (CheckpointError naming it) and
+        # checks a URL into the cache the inferencer then reads
+        read_checkpoint(args.weights)
     from mmdet.apis import DetInferencer
     inferencer = build_inferencer(DetInferencer, cfg, weights=args.weights,
                                   device=args.device, show_progress=False)

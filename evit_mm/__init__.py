@@ -3,13 +3,15 @@
 Importing the package registers its models in mmengine's root ``MODELS``
 registry (``CheckedImageDataset`` in its ``DATASETS``, and where mmdet is
 installed ``ReadableDetVisualizer`` in its ``VISUALIZERS``), so mmdet, mmseg
-and mmpretrain configs build them by type name; and it makes checkpoint
-reads safe and able to read the toolboxes' checkpoints on torch >= 2.6
-(:func:`evit_mm.checkpoint.install_safe_loading`), so the toolboxes' own
-inference APIs load them too.
+and mmpretrain configs build them by type name. Beyond its own classes it
+changes one thing in the process: the plain types mmengine stores in a
+checkpoint join torch's allow-list for ``weights_only`` loading
+(:func:`evit_mm.checkpoint.register_safe_globals`), so the toolboxes' own
+inference APIs and ``--resume`` read checkpoints the ``Runner`` wrote
+(docs/checkpoints.md, "What importing evit_mm changes").
 """
 from . import datasets, hooks, models, visualization  # noqa: F401
-from .checkpoint import install_safe_loading
+from .checkpoint import register_safe_globals
 from .version import __version__  # noqa: F401
 
-install_safe_loading()
+register_safe_globals()

@@ -15,8 +15,8 @@ from mmengine.registry import DATASETS, HOOKS, MODELS
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-from evit_mm.checkpoint import (CheckpointError, install_safe_loading,
-                                read_checkpoint)
+from evit_mm.checkpoint import (CheckpointError, read_checkpoint,
+                                register_safe_globals)
 from evit_mm.engine import (apply_test_options, apply_train_options,
                             build_runner, setup_distributed)
 
@@ -132,7 +132,7 @@ def test_mmengine_checkpoint_needs_and_gets_the_allow_list(
     path = str(toy_runs[0] / 'epoch_1.pth')
     with pytest.raises(Exception, match='Weights only load failed'):
         torch.load(path, weights_only=True)
-    install_safe_loading()
+    register_safe_globals()
     checkpoint = torch.load(path, weights_only=True)
     buffer = checkpoint['message_hub']['log_scalars']['train/loss']
     assert buffer.mean() > 0
@@ -148,7 +148,7 @@ def test_other_getattr_uses_are_refused(tmp_path, clean_allow_list):
 
     path = str(tmp_path / 'evil.pth')
     torch.save({'x': Payload()}, path)
-    install_safe_loading()
+    register_safe_globals()
     with pytest.raises(Exception, match="Refused getattr\\(str, 'upper'\\)"):
         torch.load(path, weights_only=True)
     with pytest.raises(CheckpointError, match='Refused'):
@@ -248,7 +248,7 @@ def test_train_option_resume_auto(toy_runs, tmp_path):
     """--resume auto continues from the work dir's latest checkpoint and
     ends where the uninterrupted run ended."""
     full = toy_runs[0]
-    install_safe_loading()  # as importing evit_mm does
+    register_safe_globals()  # as importing evit_mm does
     shutil.copy(full / 'epoch_1.pth', tmp_path / 'epoch_1.pth')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
     runner = _runner(tmp_path, 2, resume='auto')

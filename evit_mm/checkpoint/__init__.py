@@ -9,7 +9,7 @@ Layouts understood:
 * ``evit_mm``: this package's own names, bare or inside a whole model
   (``backbone.`` / ``head.`` prefixes, mmengine ``{'state_dict': ...}``).
 
-Files are read through mmengine's loaders, from anywhere they reach, with
+Files are read from anywhere mmengine's loaders reach, with
 ``torch.load(weights_only=True)`` plus an explicit allow-list of the plain
 types the OpenMMLab toolboxes store (:mod:`.safety`), so a file that
 carries code cannot run it.
@@ -21,15 +21,15 @@ them into a given module. The models import it, never the reverse.
 from .convert import (convert_to_evit, detect_layout, fuse_state_dict,
                       guess_arch, resize_attention_biases)
 from .io import (CheckpointError, StateDict, extract_state_dict,
-                 install_safe_loading, read_checkpoint)
+                 read_checkpoint, register_safe_globals)
 from .loading import (adapt_model_state_dict, check_fit,
                       load_backbone_checkpoint)
-from .safety import safe_globals, weights_only
+from .safety import safe_globals
 
 __all__ = [
     'CheckpointError', 'StateDict', 'adapt_model_state_dict', 'check_fit',
     'convert_to_evit', 'detect_layout', 'extract_state_dict',
-    'fuse_state_dict', 'guess_arch', 'install_safe_loading',
-    'load_backbone_checkpoint', 'read_checkpoint', 'resize_attention_biases',
-    'safe_globals', 'weights_only'
+    'fuse_state_dict', 'guess_arch', 'load_backbone_checkpoint',
+    'read_checkpoint', 'register_safe_globals', 'resize_attention_biases',
+    'safe_globals'
 ]

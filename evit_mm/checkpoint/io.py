@@ -1,16 +1,18 @@
-"""Reading checkpoints from anywhere mmengine can, safely.
+"""Reading checkpoints safely, from anywhere mmengine reads them.
 
-Reads go through mmengine's ``CheckpointLoader`` (local paths, http(s)
-with one download per machine in a distributed run, ``open-mmlab://``,
-``torchvision://``, ``s3://``, ...), which :func:`install_safe_loading`
-extends to every ``prefix://`` of a storage registered with
-``mmengine.fileio.register_backend``. Every read unpickles with
-``weights_only=True`` and the allow-list of :mod:`.safety`, so a file that
-carries code cannot run it.
+:func:`read_checkpoint` reads local paths, http(s) URLs (downloaded once
+per machine in a distributed run, into torch's hub cache as mmengine's
+loader does), mmengine's model-zoo names (``open-mmlab://``,
+``torchvision://``, ``mmcls://``, through mmengine's public name tables)
+and every ``prefix://`` of a storage registered with
+``mmengine.fileio.register_backend`` (``s3://`` included). Every read
+unpickles with ``torch.load(weights_only=True)`` and the allow-list of
+:mod:`.safety`, so a file that carries code cannot run it. It changes
+nothing in mmengine: its ``CheckpointLoader`` keeps its own loaders.
 """
-import functools
 import io
 import os
+import os.path as osp
 import pickle
 import re
 import zipfile
@@ -22,9 +24,11 @@ import torch
 from mmengine.dist import get_dist_info
 from mmengine.fileio import get_file_backend
 from mmengine.fileio.backends import BaseStorageBackend
-from mmengine.runner import CheckpointLoader
+from mmengine.runner import (get_deprecated_model_names,
+                             get_external_models, get_mmcls_models,
+                             get_torchvision_models)
 
-from .safety import safe_globals, weights_only
+from .safety import safe_globals
 
 StateDict = Dict[str, torch.Tensor]
 MapLocation = Union[None, str, torch.device, Callable, dict]
@@ -82,65 +86,52 @@ def _storage_backend(filename: str) -> BaseStorageBackend:
         ) from None
 
 
-def _local_or_storage_loader(load_from_local: Callable) -> Callable:
-    """mmengine's local loader, extended to the ``prefix://`` paths that
-    only a storage backend registered with ``mmengine.fileio`` knows
-    (mmengine hands every path no other loader claims to the local one)."""
-
-    def load_from_local_or_storage(filename: str,
-                                   map_location: MapLocation = None):
-        if '://' not in filename:
-            return load_from_local(filename, map_location)
-        return torch.load(
-            io.BytesIO(_storage_backend(filename).get(filename)),
-            map_location=map_location, weights_only=True)
-
-    return load_from_local_or_storage
-
-
-def _weights_only_loader(loader: Callable) -> Callable:
-    """``loader`` (an mmengine checkpoint loader) reading with
-    ``weights_only=True``; a refused pickle or a truncated file is a
-    :class:`CheckpointError` (a ``RuntimeError``) naming the file, other
-    errors are the loader's."""
-
-    @functools.wraps(loader)
-    def load(filename: str, map_location: MapLocation = None):
-        with weights_only():
-            try:
-                return loader(filename, map_location)
-            except Exception as err:
-                error = _content_error(filename, err)
-                if error is None:
-                    raise
-                raise error from err
-
-    load.reads_weights_only = True
-    return load
-
-
-def install_safe_loading() -> None:
-    """Make every checkpoint read through mmengine in this process safe,
-    able to read the toolboxes' checkpoints, and able to read from any
-    storage registered with ``mmengine.fileio``.
-
-    Adds :func:`~.safety.safe_globals` to torch's allow-list, and makes each
-    loader of mmengine's ``CheckpointLoader`` read with
-    ``weights_only=True`` (mmengine's URL loaders would unpickle anything).
-    The loaders stay mmengine's (paths, caches, ``map_location`` and
-    distributed downloads behave as in mmengine), except that a
-    ``prefix://`` path no loader claims is read from the storage backend
-    registered for that prefix instead of failing as a missing local file.
-    ``import evit_mm`` calls it; calling it again changes nothing.
+def register_safe_globals() -> None:
+    """Add :func:`~.safety.safe_globals` to torch's process-wide allow-list
+    for ``weights_only`` loading (:func:`torch.serialization.add_safe_globals`),
+    so that every ``torch.load(weights_only=True)`` (torch's default since
+    2.6, and what mmengine's local loader uses) reads the checkpoints
+    mmengine's ``Runner`` writes. ``import evit_mm`` calls it; calling it
+    again changes nothing.
     """
     torch.serialization.add_safe_globals(safe_globals())
-    for prefix, loader in list(CheckpointLoader._schemes.items()):
-        if getattr(loader, 'reads_weights_only', False):
-            continue
-        if prefix == '':
-            loader = _local_or_storage_loader(loader)
-        CheckpointLoader.register_scheme(
-            prefix, _weights_only_loader(loader), force=True)
+
+
+def _mmengine_home() -> str:
+    """mmengine's home folder, where ``open-mmlab://`` names that are not
+    URLs are looked up (``$MMENGINE_HOME``, else ``~/.cache/mmengine``)."""
+    cache = os.getenv('XDG_CACHE_HOME', osp.join('~', '.cache'))
+    return osp.expanduser(
+        os.getenv('MMENGINE_HOME', osp.join(cache, 'mmengine')))
+
+
+def _model_zoo_location(filename: str) -> str:
+    """The URL or local path that a model-zoo name (``open-mmlab://``,
+    ``openmmlab://``, ``torchvision://``, ``modelzoo://``, ``mmcls://``)
+    stands for in mmengine's name tables; any other filename as it is.
+
+    Raises:
+        CheckpointError: for a model-zoo name mmengine does not know.
+    """
+    prefix, _, name = filename.partition('://')
+    if prefix in ('open-mmlab', 'openmmlab'):
+        name = get_deprecated_model_names().get(name, name)
+        table = get_external_models()
+    elif prefix in ('torchvision', 'modelzoo'):
+        table = get_torchvision_models()
+    elif prefix == 'mmcls':
+        table = get_mmcls_models()
+    else:
+        return filename
+    if name not in table:
+        raise CheckpointError(
+            f'Cannot read checkpoint {filename}: mmengine knows no model '
+            f'named {name!r} under {prefix}:// (its names for it are in '
+            f'{_mmengine_home()}/open_mmlab.json and mmengine\'s own '
+            'model-zoo lists).')
+    location = table[name]
+    return location if '://' in location else osp.join(
+        _mmengine_home(), location)
 
 
 def _download_once(url: str) -> str:
@@ -165,11 +156,32 @@ def _download_once(url: str) -> str:
     return path
 
 
-def _read_safetensors(filename: str, map_location: MapLocation) -> dict:
+def _fetch(location: str) -> Union[str, bytes]:
+    """A local path for a local file or a URL (downloaded once into torch's
+    hub cache), the content for a storage prefix."""
+    if location.startswith(('http://', 'https://')):
+        return _download_once(location)
+    if '://' in location:
+        return _storage_backend(location).get(location)
+    path = osp.expanduser(location)
+    if not osp.isfile(path):
+        raise FileNotFoundError(path)
+    return path
+
+
+def _load(source: Union[str, bytes], safetensors: bool,
+          map_location: MapLocation) -> dict:
+    """Unpickle ``source`` (a path or the file's content) with
+    ``weights_only=True``, or read it as ``.safetensors``."""
+    if not safetensors:
+        return torch.load(
+            io.BytesIO(source) if isinstance(source, bytes) else source,
+            map_location=map_location, weights_only=True)
     from safetensors.torch import load
-    if filename.startswith(('http://', 'https://')):
-        filename = _download_once(filename)
-    state_dict = load(_storage_backend(filename).get(filename))
+    if isinstance(source, str):
+        with open(source, 'rb') as f:
+            source = f.read()
+    state_dict = load(source)
     if isinstance(map_location, (str, torch.device)):
         state_dict = {k: v.to(map_location) for k, v in state_dict.items()}
     return state_dict
@@ -177,12 +189,12 @@ def _read_safetensors(filename: str, map_location: MapLocation) -> dict:
 
 def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
     """Read a checkpoint (``.pth`` or ``.safetensors``) from a local path,
-    a URL or any prefix mmengine knows, into a dict, safely.
+    a URL, a model-zoo name or a storage prefix, into a dict, safely.
 
     Args:
         filename (str): Local path, ``http(s)://``, ``open-mmlab://``,
-            ``torchvision://``, ``s3://`` ... or a ``prefix://`` registered
-            with ``mmengine.fileio.register_backend``.
+            ``torchvision://``, ``mmcls://`` or a ``prefix://`` registered
+            with ``mmengine.fileio.register_backend`` (``s3://`` ...).
         map_location: As in :func:`torch.load`; a device (name) for
             ``.safetensors`` files. Defaults to ``'cpu'``.
 
@@ -193,12 +205,9 @@ def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
     """
     filename = str(filename)
     try:
-        with weights_only():
-            if filename.endswith('.safetensors'):
-                checkpoint = _read_safetensors(filename, map_location)
-            else:
-                checkpoint = CheckpointLoader.load_checkpoint(
-                    filename, map_location)
+        checkpoint = _load(
+            _fetch(_model_zoo_location(filename)),
+            filename.endswith('.safetensors'), map_location)
     except CheckpointError:
         raise
     except FileNotFoundError as err:

@@ -1,9 +1,8 @@
 """Checkpoint safety for training and testing runs.
 
-Checkpoints are read safely wherever mmengine reads them: ``import evit_mm``
-installs that (:func:`evit_mm.checkpoint.install_safe_loading`).
-
-* :class:`CheckpointFitHook` checks a loaded checkpoint against the model
+* :class:`CheckpointFitHook` reads the checkpoint a run loads safely
+  before mmengine does (a code-carrying, truncated or missing file is an
+  error naming it), and checks the loaded checkpoint against the model
   before its weights are copied: another model entirely, or another
   EfficientViT arch (named), is an error naming the file instead of a
   half-loaded model.
@@ -28,7 +27,8 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 
-from ..checkpoint import CheckpointError, check_fit, extract_state_dict
+from ..checkpoint import (CheckpointError, check_fit, extract_state_dict,
+                          read_checkpoint)
 from .quiet import FILE_CLIENT_DEPRECATION, drop_logged
 
 
@@ -171,8 +171,19 @@ def check_checkpoint_fits(model, checkpoint: dict, filename: str,
 
 @HOOKS.register_module()
 class CheckpointFitHook(Hook):
-    """Checks every checkpoint the runner loads (``load_from``, resume,
-    test) with :func:`check_checkpoint_fits` before its weights are copied.
+    """Reads the checkpoint the runner is about to load (``load_from``,
+    resume, test) safely first, and checks it against the model with
+    :func:`check_checkpoint_fits` before its weights are copied.
+
+    Before the run, the file is read with
+    :func:`~evit_mm.checkpoint.read_checkpoint`: a missing, truncated or
+    code-carrying file is a :class:`~evit_mm.checkpoint.CheckpointError`
+    naming it, and a URL is downloaded and checked into torch's hub cache,
+    where mmengine's own loader then finds it (that loader would unpickle
+    a downloaded file with ``weights_only=False``). The file and whether
+    the run resumes come from the runner's config (``load_from``,
+    ``resume``), as ``Runner.from_cfg`` and the tools build it; a runner
+    built by hand passes them in its ``cfg`` argument too.
 
     Args:
         strict (bool): Require an exact fit even for ``load_from`` in
@@ -186,16 +197,25 @@ class CheckpointFitHook(Hook):
 
     @staticmethod
     def _source(runner) -> Optional[str]:
-        if runner._load_from is not None:
-            return runner._load_from
-        return find_latest_checkpoint(runner.work_dir)
+        """The checkpoint the runner loads, as ``Runner.load_or_resume``
+        picks it."""
+        load_from = runner.cfg.get('load_from')
+        if load_from is None and runner.cfg.get('resume', False):
+            return find_latest_checkpoint(runner.work_dir)
+        return load_from
+
+    def before_run(self, runner) -> None:
+        source = self._source(runner)
+        if source is not None:
+            read_checkpoint(source)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model
         while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
             model = model.module  # as mmengine's load_state_dict unwraps
-        check_checkpoint_fits(model, checkpoint, self._source(runner),
-                              self.strict or runner._resume)
+        check_checkpoint_fits(
+            model, checkpoint, self._source(runner) or 'the checkpoint',
+            self.strict or bool(runner.cfg.get('resume', False)))
 
 
 def harden_runtime(cfg: Config, strict_load: bool = False) -> Config:
