@@ -53,7 +53,8 @@ with tempfile.TemporaryDirectory() as tmp:
     except Exception as err:
         default_refuses_code = 'Weights only load failed' in str(err)
 print('SNAPSHOT ' + json.dumps(dict(
-    schemes={prefix: name(loader)
+    # the code's file too: a wrapper (functools.wraps) keeps the name
+    schemes={prefix: [name(loader), loader.__code__.co_filename]
              for prefix, loader in CheckpointLoader._schemes.items()},
     safe_globals=sorted(name(g)
                         for g in torch.serialization.get_safe_globals()),

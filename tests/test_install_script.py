@@ -63,3 +63,56 @@ def test_build_progress_counts_compiled_files(tmp_path):
                    PROGRESS_EVERY='1')
     assert result.stdout.splitlines()[0] == \
         '[install] mmcv build: 3 of 120 files compiled, 0 min so far'
+
+
+def _requirements(name):
+    from packaging.requirements import Requirement
+    with open(os.path.join(REPO_ROOT, 'requirements', f'{name}.txt')) as f:
+        return {req.name: req for req in map(Requirement, (
+            line.strip() for line in f
+            if line.strip() and not line.startswith('#')))}
+
+
+def test_tested_versions_lie_in_the_supported_ranges():
+    """requirements/tested.txt (what install.sh installs and the tests run
+    on) pins one version of each toolbox, inside the ranges setup.py
+    declares; the mmcv that install.sh builds is the pinned one."""
+    supported = {}
+    for name in ('runtime', 'det', 'seg', 'cls'):
+        supported.update(_requirements(name))
+    tested = _requirements('tested')
+    assert set(tested) == {'mmengine', 'mmcv', 'mmdet', 'mmsegmentation',
+                           'mmpretrain'}
+    for name, req in tested.items():
+        (pin, ) = req.specifier
+        assert pin.operator == '==', req
+        assert supported[name].specifier.contains(pin.version), \
+            (name, pin.version, str(supported[name].specifier))
+    (mmcv, ) = tested['mmcv'].specifier
+    with open(SCRIPT) as f:
+        script = f.read()
+    assert f'"mmcv=={mmcv.version}"' in script
+    assert f"mmcv.__version__ == '{mmcv.version}'" in script
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('command', [
+    'pip install --no-deps -e .', 'pip install -e ".[all]"'])
+def test_install_into_an_existing_environment_changes_nothing(command):
+    """docs/installation.md's commands for an environment that has the
+    toolboxes, as printed, asked what they would do (``--dry-run``): on the
+    tested versions, install evit_mm and nothing else."""
+    with open(os.path.join(REPO_ROOT, 'docs', 'installation.md')) as f:
+        assert command in f.read()
+    args = command.replace('pip', f'{sys.executable} -m pip', 1).split()
+    result = subprocess.run(
+        [arg.strip('"') for arg in args] + [
+            '--dry-run', '--no-build-isolation',
+            '--disable-pip-version-check'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    would = [line for line in result.stdout.splitlines()
+             if line.startswith('Would install')]
+    assert len(would) == 1, result.stdout[-2000:]
+    packages = would[0].split()[2:]
+    assert len(packages) == 1 and packages[0].startswith('evit_mm-'), would

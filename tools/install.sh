@@ -101,12 +101,15 @@ build_progress() {
 
 # Prints the first missing piece, or nothing when the environment is complete.
 missing() {
-  "$PYTHON" - <<'EOF'
+  "$PYTHON" - "$(dirname "${BASH_SOURCE[0]}")/../requirements/tested.txt" <<'EOF'
 import importlib.metadata as md
 import os
+import sys
 
-WANT = {'mmengine': '0.10.7', 'mmcv': '2.1.0', 'mmdet': '3.3.0',
-        'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0', 'mmdeploy': '1.3.1'}
+with open(sys.argv[1]) as f:
+    WANT = dict(line.strip().split('==') for line in f
+                if '==' in line and not line.startswith('#'))
+WANT['mmdeploy'] = '1.3.1'
 for name in ('torch', 'torchvision', *WANT, 'timm', 'pytest', 'pytest-xdist',
              'hypothesis', 'onnxruntime', 'onnx', 'safetensors', 'pycocotools',
              'aenum', 'multiprocess', 'six', 'prettytable', 'terminaltables',
@@ -236,7 +239,7 @@ EOF
   TORCH_VERSION=$("$PYTHON" -c "import torch; print(torch.__version__.split('+')[0])")
 
   # 2. Build helpers mmcv's setup needs (pkg_resources: setuptools < 81).
-  "${PIP[@]}" "setuptools>=77,<81" wheel ninja "mmengine==0.10.7"
+  "${PIP[@]}" "setuptools>=77,<81" wheel ninja "$(grep '^mmengine==' requirements/tested.txt)"
 
   # 3. mmcv 2.1.0 with compiled ops, matching this torch.
   if ! mmcv_ok; then
@@ -249,7 +252,7 @@ EOF
   fi
 
   # 4. The toolboxes, the test and deployment tools and evit_mm itself.
-  "${PIP[@]}" -e ".[all,tests,deploy]" "torch==$TORCH_VERSION"
+  "${PIP[@]}" -e ".[all,tests,deploy]" -r requirements/tested.txt "torch==$TORCH_VERSION"
   # mmdeploy 1.3.1 pins protobuf<=3.20.2, which breaks onnx/onnxruntime: its
   # code without its pins (requirements/deploy.txt has what it needs).
   "${PIP[@]}" --no-deps "mmdeploy==1.3.1"
