@@ -1,6 +1,6 @@
 """A fix mmengine 0.10.7 needs on this stack, kept out of site-packages
 (the other one, resuming under torch's ``weights_only`` loading, is
-:func:`evit_mm.checkpoint.install_safe_loading`, run by ``import evit_mm``).
+:func:`evit_mm.checkpoint.register_safe_globals`, run by ``import evit_mm``).
 
 * Distributed training on CPU: mmengine's launchers call
   ``torch.cuda.set_device`` and its runner gives DDP ``device_ids=[rank]``,
