@@ -4,6 +4,7 @@ import logging
 import os.path as osp
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import collect_env
 
@@ -21,7 +22,7 @@ def _devices() -> str:
 class _FileOnly(logging.Filter):
     """Keeps the long reports of a run (by the start of their message) off
     the screen; the log file's handler has no such filter."""
-    STARTS = ('Full environment:', 'Config:\n',
+    STARTS = ('\n' + '-' * 60 + '\nSystem environment:', 'Config:\n',
               'Hooks will be executed in the following order',
               'paramwise_options -- ')
 
@@ -42,31 +43,32 @@ class ConciseLogRunner(Runner):
     the log file in the work dir keeps all of mmengine's reports.
     """
 
-    def _log_env(self, env_cfg: dict) -> None:
-        for handler in self.logger.handlers:
+    def build_logger(self, *args, **kwargs) -> MMLogger:
+        """mmengine's logger, whose screen handlers leave mmengine's long
+        reports to the log file, and which starts the log with the short
+        header (mmengine's environment report and config come next)."""
+        logger = super().build_logger(*args, **kwargs)
+        for handler in logger.handlers:
             if not isinstance(handler, logging.FileHandler):
                 handler.addFilter(_FileOnly())
         env = collect_env()
         shown = {key: env[key] for key in SHOWN_ENV if key in env}
         shown.update({
             'device': _devices(),
-            'processes': self._world_size,
-            'launcher': self._launcher,
-            'seed': self._seed,
+            'processes': self.world_size,
+            'launcher': self.launcher,
+            'seed': self.seed,
         })
-        if self._distributed:  # the backend joined, not the config's
+        if self.distributed:  # the backend joined, not the config's
             shown['distributed backend'] = torch.distributed.get_backend()
         # where mmengine's dump_config() writes it
         shown['config'] = osp.join(
             self.work_dir,
             osp.basename(self.cfg.filename) if self.cfg.filename else
             f'{self.timestamp}.py')
-        shown['full log'] = self.logger.log_file
-        self.logger.info('Environment:\n' + _lines(shown))
-        self.logger.info('Full environment:\n' +
-                         _lines({**env, **env_cfg, **self._randomness_cfg}))
-        if self.cfg._cfg_dict:
-            self.logger.info(f'Config:\n{self.cfg.pretty_text}')
+        shown['full log'] = logger.log_file
+        logger.info('Environment:\n' + _lines(shown))
+        return logger
 
 
 def _lines(items: dict) -> str:
