@@ -102,6 +102,11 @@ def test_http_is_cached_and_refuses_code(served, caches):
         assert_loaded(pretrained(f'{url}/tiny.safetensors'), weights)
     assert hits['/tiny.pth'] == 1 and hits['/tiny.safetensors'] == 1
     assert osp.isfile(caches / 'torch' / 'hub' / 'checkpoints' / 'tiny.pth')
+    # mmengine's own URL loader (the inference APIs) reads the copy
+    # read_checkpoint checked, without downloading it again
+    checkpoint = _load_checkpoint(f'{url}/tiny.pth')
+    assert set(checkpoint['state_dict']) == {f'backbone.{k}' for k in weights}
+    assert hits['/tiny.pth'] == 1
 
     with pytest.raises(CheckpointError, match='Refused to load'):
         pretrained(f'{url}/evil.pth')
