@@ -111,6 +111,9 @@ def test_http_is_cached_and_refuses_code(served, caches):
     with pytest.raises(CheckpointError, match='Refused to load'):
         pretrained(f'{url}/evil.pth')
     assert not osp.exists(f'{root}/evil.pth.ran')
+    # not left where mmengine's URL loader would unpickle it
+    assert not osp.exists(caches / 'torch' / 'hub' / 'checkpoints' /
+                          'evil.pth')
 
 
 def test_open_mmlab_names_through_mmengine_mapping(served, caches):

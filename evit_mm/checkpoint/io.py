@@ -10,6 +10,7 @@ unpickles with ``torch.load(weights_only=True)`` and the allow-list of
 :mod:`.safety`, so a file that carries code cannot run it. It changes
 nothing in mmengine: its ``CheckpointLoader`` keeps its own loaders.
 """
+import contextlib
 import io
 import os
 import os.path as osp
@@ -187,6 +188,22 @@ def _load(source: Union[str, bytes], safetensors: bool,
     return state_dict
 
 
+def _load_location(location: str, safetensors: bool,
+                   map_location: MapLocation) -> dict:
+    """Fetch and load ``location``. A download that cannot be loaded (it
+    carries code, or is not a checkpoint) is removed from the hub cache,
+    where mmengine's URL loader would find it and unpickle it with
+    ``weights_only=False``."""
+    source = _fetch(location)
+    try:
+        return _load(source, safetensors, map_location)
+    except Exception:
+        if location.startswith(('http://', 'https://')):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(source)
+        raise
+
+
 def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
     """Read a checkpoint (``.pth`` or ``.safetensors``) from a local path,
     a URL, a model-zoo name or a storage prefix, into a dict, safely.
@@ -205,9 +222,9 @@ def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
     """
     filename = str(filename)
     try:
-        checkpoint = _load(
-            _fetch(_model_zoo_location(filename)),
-            filename.endswith('.safetensors'), map_location)
+        checkpoint = _load_location(
+            _model_zoo_location(filename), filename.endswith('.safetensors'),
+            map_location)
     except CheckpointError:
         raise
     except FileNotFoundError as err:
