@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 
 from evit_mm.checkpoint import CheckpointError, read_checkpoint
 from evit_mm.models import EfficientViT
-from test_reliability import TINY_ARCH, write_malicious
+from test_reliability import TINY_ARCH, toy_runner, write_malicious
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PREFIX = 'evit-test'
@@ -114,6 +114,16 @@ def test_http_is_cached_and_refuses_code(served, caches):
     # not left where mmengine's URL loader would unpickle it
     assert not osp.exists(caches / 'torch' / 'hub' / 'checkpoints' /
                           'evil.pth')
+
+
+def test_runner_checks_a_url_before_mmengine_reads_it(served, caches):
+    """``load_from`` a URL: CheckpointFitHook reads it safely before
+    mmengine's URL loader (``weights_only=False``) would."""
+    root, url, _, _ = served
+    runner = toy_runner(caches / 'work', 1, load_from=f'{url}/evil.pth')
+    with pytest.raises(CheckpointError, match='Refused to load'):
+        runner.train()
+    assert not osp.exists(f'{root}/evil.pth.ran')
 
 
 def test_open_mmlab_names_through_mmengine_mapping(served, caches):
