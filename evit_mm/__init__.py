@@ -4,14 +4,19 @@ Importing the package registers its models in mmengine's root ``MODELS``
 registry (``CheckedImageDataset`` in its ``DATASETS``, and where mmdet is
 installed ``ReadableDetVisualizer`` in its ``VISUALIZERS``), so mmdet, mmseg
 and mmpretrain configs build them by type name. Beyond its own classes it
-changes one thing in the process: the plain types mmengine stores in a
-checkpoint join torch's allow-list for ``weights_only`` loading
+changes two things in the process (docs/checkpoints.md, "What importing
+evit_mm changes"): the plain types mmengine stores in a checkpoint join
+torch's allow-list for ``weights_only`` loading
 (:func:`evit_mm.checkpoint.register_safe_globals`), so the toolboxes' own
-inference APIs and ``--resume`` read checkpoints the ``Runner`` wrote
-(docs/checkpoints.md, "What importing evit_mm changes").
+inference APIs and ``--resume`` read checkpoints the ``Runner`` wrote; and
+mmengine's loaders of URLs and model-zoo names read with
+``weights_only=True``
+(:func:`evit_mm.checkpoint.register_safe_download_loaders`), so a
+downloaded pickle cannot run code.
 """
 from . import datasets, hooks, models, visualization  # noqa: F401
-from .checkpoint import register_safe_globals
+from .checkpoint import register_safe_download_loaders, register_safe_globals
 from .version import __version__  # noqa: F401
 
 register_safe_globals()
+register_safe_download_loaders()

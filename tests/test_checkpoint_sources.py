@@ -110,8 +110,11 @@ def test_http_is_cached_and_refuses_code(served, caches):
 
     with pytest.raises(CheckpointError, match='Refused to load'):
         pretrained(f'{url}/evil.pth')
+    # mmengine's loader, as the inference APIs and load_from call it
+    with pytest.raises(CheckpointError, match='Refused to load'):
+        _load_checkpoint(f'{url}/evil.pth')
     assert not osp.exists(f'{root}/evil.pth.ran')
-    # not left where mmengine's URL loader would unpickle it
+    # not left in the cache where another reader could unpickle it
     assert not osp.exists(caches / 'torch' / 'hub' / 'checkpoints' /
                           'evil.pth')
 
@@ -138,6 +141,8 @@ def test_open_mmlab_names_through_mmengine_mapping(served, caches):
     assert_loaded(pretrained('openmmlab://evit_url'), weights)
     with pytest.raises(CheckpointError, match='Refused to load'):
         pretrained('open-mmlab://evit_evil')
+    with pytest.raises(CheckpointError, match='Refused to load'):
+        _load_checkpoint('open-mmlab://evit_evil')
     assert not osp.exists(f'{root}/evil.pth.ran')
 
 

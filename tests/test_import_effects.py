@@ -1,9 +1,9 @@
 """What ``import evit_mm`` changes in a process beyond registering its own
 classes, against a fresh process that imported the same third-party
-modules without evit_mm: only the allow-list that docs/checkpoints.md
-lists ("What importing evit_mm changes"); mmengine's checkpoint loaders,
-``torch.load`` and its defaults, ``os.environ`` and the warning filters
-stay as they were."""
+modules without evit_mm: only what docs/checkpoints.md lists ("What
+importing evit_mm changes"), the loaders of the download prefixes and the
+allow-list; mmengine's other checkpoint loaders, ``torch.load`` and its
+defaults, ``os.environ`` and the warning filters stay as they were."""
 import json
 import os.path as osp
 import re
@@ -84,12 +84,30 @@ def documented_allow_list() -> set:
     return set(re.findall(r'^- `([\w.]+)`', section, flags=re.M))
 
 
-def test_import_changes_only_the_documented_allow_list():
+def documented_download_prefixes() -> set:
+    """The prefixes the doc's section names in its paragraph on
+    ``CheckpointLoader``."""
+    text = open(DOC).read()
+    section = text.split(SECTION, 1)[1].split('\n## ', 1)[0]
+    paragraph = section.split('\n\n')[2]
+    assert 'CheckpointLoader' in paragraph, paragraph
+    return set(re.findall(r'`(\w[\w-]*://)`', paragraph))
+
+
+def test_import_changes_only_the_documented_list():
     with_evit = snapshot('evit_mm')
     without = snapshot(json.dumps(with_evit['imported']))
-    for key in ('schemes', 'torch_load', 'hub_load', 'environ',
-                'warning_filters', 'default_refuses_code'):
+    for key in ('torch_load', 'hub_load', 'environ', 'warning_filters',
+                'default_refuses_code'):
         assert with_evit[key] == without[key], key
+    changed = {prefix for prefix, loader in with_evit['schemes'].items()
+               if without['schemes'].get(prefix) != loader}
+    assert changed == documented_download_prefixes()
+    assert set(with_evit['schemes']) == set(without['schemes'])
+    for prefix in changed:
+        name, path = with_evit['schemes'][prefix]
+        assert name.endswith('.load_from_download'), (prefix, name)
+        assert osp.join('evit_mm', 'checkpoint') in path
     assert with_evit['default_refuses_code'] is True
     added = set(with_evit['safe_globals']) - set(without['safe_globals'])
     assert set(without['safe_globals']) <= set(with_evit['safe_globals'])

@@ -21,7 +21,8 @@ them into a given module. The models import it, never the reverse.
 from .convert import (convert_to_evit, detect_layout, fuse_state_dict,
                       guess_arch, resize_attention_biases)
 from .io import (CheckpointError, StateDict, extract_state_dict,
-                 read_checkpoint, register_safe_globals)
+                 read_checkpoint, register_safe_download_loaders,
+                 register_safe_globals)
 from .loading import (adapt_model_state_dict, check_fit,
                       load_backbone_checkpoint)
 from .safety import safe_globals
@@ -30,6 +31,6 @@ __all__ = [
     'CheckpointError', 'StateDict', 'adapt_model_state_dict', 'check_fit',
     'convert_to_evit', 'detect_layout', 'extract_state_dict',
     'fuse_state_dict', 'guess_arch', 'load_backbone_checkpoint',
-    'read_checkpoint', 'register_safe_globals', 'resize_attention_biases',
-    'safe_globals'
+    'read_checkpoint', 'register_safe_download_loaders',
+    'register_safe_globals', 'resize_attention_biases', 'safe_globals'
 ]

@@ -7,8 +7,9 @@ loader does), mmengine's model-zoo names (``open-mmlab://``,
 and every ``prefix://`` of a storage registered with
 ``mmengine.fileio.register_backend`` (``s3://`` included). Every read
 unpickles with ``torch.load(weights_only=True)`` and the allow-list of
-:mod:`.safety`, so a file that carries code cannot run it. It changes
-nothing in mmengine: its ``CheckpointLoader`` keeps its own loaders.
+:mod:`.safety`, so a file that carries code cannot run it.
+:func:`register_safe_download_loaders` hands the prefixes whose mmengine
+loaders download (and unpickle with ``weights_only=False``) to it.
 """
 import contextlib
 import io
@@ -25,7 +26,7 @@ import torch
 from mmengine.dist import get_dist_info
 from mmengine.fileio import get_file_backend
 from mmengine.fileio.backends import BaseStorageBackend
-from mmengine.runner import (get_deprecated_model_names,
+from mmengine.runner import (CheckpointLoader, get_deprecated_model_names,
                              get_external_models, get_mmcls_models,
                              get_torchvision_models)
 
@@ -238,6 +239,32 @@ def read_checkpoint(filename: str, map_location: MapLocation = 'cpu') -> dict:
             f'{filename} holds a {type(checkpoint).__name__}, not a dict of '
             'weights.')
     return checkpoint
+
+
+# mmengine's loaders of these prefixes download with
+# torch.hub.load_state_dict_from_url, whose default is weights_only=False.
+DOWNLOAD_PREFIXES = ('http://', 'https://', 'open-mmlab://', 'openmmlab://',
+                     'torchvision://', 'modelzoo://', 'mmcls://')
+
+
+def load_from_download(filename: str, map_location: MapLocation = None
+                       ) -> dict:
+    """An mmengine checkpoint loader of :data:`DOWNLOAD_PREFIXES`:
+    :func:`read_checkpoint` (mmengine names a loader by what follows
+    ``load_from_`` in its name: "download")."""
+    return read_checkpoint(filename, map_location)
+
+
+def register_safe_download_loaders() -> None:
+    """Make mmengine's ``CheckpointLoader`` read :data:`DOWNLOAD_PREFIXES`
+    with :func:`load_from_download`, through its public
+    ``register_scheme``: the toolboxes' inference APIs and ``load_from``
+    given a URL or a model-zoo name then refuse a pickle that carries code,
+    as torch's default does for local files. ``import evit_mm`` calls it;
+    calling it again changes nothing.
+    """
+    CheckpointLoader.register_scheme(
+        DOWNLOAD_PREFIXES, load_from_download, force=True)
 
 
 def extract_state_dict(checkpoint: dict) -> StateDict:
