@@ -187,7 +187,8 @@ def test_tests_do_not_speak_of_the_project_process():
     found = [
         f'{path}: {match.group(0)!r}'
         for path, text in repository_texts().items()
-        if path.startswith('tests') and path != osp.join('tests', 'test_docs.py')
+        if path.startswith('tests')
+        and path != osp.join('tests', 'test_docs.py')
         for match in PROCESS_TEXT.finditer(text)
     ]
     assert not found, found

@@ -172,7 +172,8 @@ def test_rtmdet_example_trains_offline_through_both_stages(tmp_path):
                tmp_path / 'generated', '--formats', 'coco', '--num-train', 10,
                '--num-val', 1, '--img-size', 128)
     os.mkdir(tmp_path / 'data')
-    os.rename(tmp_path / 'generated' / 'coco', tmp_path / 'data' / 'my_dataset')
+    os.rename(tmp_path / 'generated' / 'coco',
+              tmp_path / 'data' / 'my_dataset')
     config = osp.join(EXAMPLES, f'{RTMDET}.py')
     # Two epochs, the second in the plain pipeline: the switch moved from
     # epoch 90 of the example's 100 to epoch 1 of 2.
