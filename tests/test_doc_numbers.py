@@ -1,7 +1,8 @@
 """A number the docs state on two pages has one value: docs/choose_a_model.md
 copies its speed, GMACs and parameter columns from the benchmark output
-that docs/performance.md shows whole (with its command and conditions);
-each copied cell must equal its source cell."""
+that docs/performance.md shows whole (with its command and conditions),
+and its quickstart accuracies from performance.md's compare_backbones.sh
+table; each copied cell must equal its source cell."""
 import os.path as osp
 import re
 from typing import Dict, List, Tuple
@@ -102,3 +103,42 @@ def test_copied_cells_equal_the_benchmark_output(size, row):
     named = re.findall('|'.join(BACKEND_NAMES), row[verdict])
     assert named, f'{name}: the verdict names no backend'
     assert all(deployed[BACKEND_NAMES[n]] == ratio for n in named), name
+
+
+def backbone_comparison() -> Dict[str, str]:
+    """performance.md's compare_backbones.sh table: model -> accuracy cell
+    (``'mIoU 33.9'``)."""
+    return {row['model']: row['accuracy (val)']
+            for table in tables(PERFORMANCE)
+            if table and 'accuracy (val)' in table[0] for row in table}
+
+
+def quickstart_rows() -> List[Tuple[str, str]]:
+    """(config cell, accuracy cell at compare_backbones.sh's budget) of
+    choose_a_model.md's same-training tables."""
+    found = []
+    for table in tables(CHOOSE):
+        if not table or 'quickstart config' not in table[0]:
+            continue
+        column = next(key for key in table[0]
+                      if '300 iterations' in key or 'bbox mAP' in key)
+        found += [(row['quickstart config'], row[column]) for row in table]
+    return found
+
+
+def test_quickstart_accuracies_equal_the_backbone_comparison():
+    """Each model of choose_a_model.md's same-training tables that
+    compare_backbones.sh's table in performance.md also has shows the same
+    accuracy (``'79.2 / 82.8'`` for two configs in one row)."""
+    source, compared = backbone_comparison(), 0
+    assert len(source) >= 6
+    for configs, cell in quickstart_rows():
+        names = re.findall(r'([\w.-]+)_synthetic\.py`', configs) or \
+            re.findall(r'\[([\w.-]+)_synthetic\.py\]', configs)
+        values = re.findall(r'\d+\.\d+', cell)
+        assert len(names) == len(values), (configs, cell)
+        for name, value in zip(names, values):
+            if name in source:
+                assert value == _number(source[name]), (name, cell)
+                compared += 1
+    assert compared >= 6
