@@ -107,7 +107,7 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
 def test_tiny_real_time_run_against_their_peers(tmp_path):
     """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
     SegFormer-B0, eager and in OpenVINO: each is compared with its own
-    family's peer, and the deployed-speed goals of issue 18 are printed."""
+    family's peer, and the deployed-speed goals are printed."""
     output = tmp_path / 'models.json'
     models = ['rtmdet-m0', 'rtmdet-tiny', 'segformer-m0', 'segformer-b0']
     printed = run_script(

@@ -233,8 +233,9 @@ def test_install_check_and_run_tests():
                   '--seed')
 @pytest.mark.runs('tools/analysis_tools/check_images.py', '--time-decode')
 def test_data_commands(tmp_path):
-    """reliability.md's data commands: synthetic folders and the image
-    check (check_dataset.py: tests/test_dataset_checks.py)."""
+    """The image-check measurement's commands (development.md): synthetic
+    folders and the image check (check_dataset.py:
+    tests/test_dataset_checks.py)."""
     data = tmp_path / 'synthetic'
     run_script('tools/dataset_converters/make_synthetic_data.py', data,
                '--formats', 'coco', 'imagenet', '--num-train', '3',

@@ -117,3 +117,32 @@ def test_unknown_task_is_named():
     assert result.returncode == 2
     assert ("TASKS: unknown task 'keypoints' (allowed: detection "
             'segmentation)') in result.stderr
+
+
+def _run_script(tmp_path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ['bash', 'tools/analysis_tools/compare_backbones.sh'], cwd=REPO_ROOT,
+        env=dict(os.environ, WORK_DIR=str(tmp_path), SKIP_DATA='1', **env),
+        capture_output=True, text=True)
+
+
+def test_models_picks_a_subset(tmp_path):
+    """MODELS keeps only the models it names, in every step: a dry run
+    (PYTHON=echo prints each command instead of running it)."""
+    result = _run_script(tmp_path, MODELS='fpn_r18 rtmdet_tiny',
+                         PYTHON='echo')
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r'\[compare\] (\w+) ([\w-]+)', result.stdout) == [
+        ('training', 'rtmdet_tiny'), ('testing', 'rtmdet_tiny'),
+        ('training', 'fpn_r18'), ('testing', 'fpn_r18'),
+        ('timing', 'and')]
+    assert '--detectors rtmdet_tiny --segmentors fpn_r18 --runs' in \
+        result.stdout
+
+
+def test_unknown_model_is_named(tmp_path):
+    result = _run_script(tmp_path, MODELS='fpn_r18 fpn_r50',
+                         TASKS='segmentation')
+    assert result.returncode == 2
+    assert "MODELS: unknown model 'fpn_r50' (allowed: " in result.stderr
+    assert 'segformer_mit-b0' in result.stderr

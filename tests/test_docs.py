@@ -180,6 +180,20 @@ def repository_texts() -> Dict[str, str]:
     return texts
 
 
+def test_tests_do_not_speak_of_the_project_process():
+    """The tests' names and docstrings explain behaviour to whoever reads
+    them: no process words there either (test_docs.py, which holds the
+    pattern's own examples, aside)."""
+    found = [
+        f'{path}: {match.group(0)!r}'
+        for path, text in repository_texts().items()
+        if path.startswith('tests')
+        and path != osp.join('tests', 'test_docs.py')
+        for match in PROCESS_TEXT.finditer(text)
+    ]
+    assert not found, found
+
+
 def test_weights_repository_spelled_as_the_official_release():
     zoo = re.compile(r'xinyuliu-jeffrey/\w+_Model_Zoo', re.IGNORECASE)
     found = {(path, match) for path, text in repository_texts().items()

@@ -4,8 +4,8 @@
 # ImageNet training, in RGB) and returns its patch embedding's stride-8 map
 # and its first two stage maps: RTMDet's three levels, strides 8, 16 and
 # 32, for its CSPNeXtPAFPN neck and head (docs/detection.md gives the
-# measurements behind this choice; the last stage, stride 64, is computed
-# but not read). The neck's top-down path doubles each level's size, so
+# measurements behind this choice; the last stage, stride 64, is neither
+# run nor trained, and its weights still load). The neck's top-down path doubles each level's size, so
 # batches are padded to a multiple of the coarsest stride (32). BN
 # statistics are trained, as in RTMDet (32 images per GPU).
 _base_ = ['./efficientvit_backbone.py']

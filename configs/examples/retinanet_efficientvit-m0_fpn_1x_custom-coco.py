@@ -27,3 +27,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
+# A log line every 10 iterations (the recipe's 50 can be more than a small
+# dataset's epoch).
+default_hooks = dict(logger=dict(interval=10))

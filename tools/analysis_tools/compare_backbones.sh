@@ -18,6 +18,8 @@
 #   ITERS       segmentor iterations          (the config's, 1000)
 #   NUM_TRAIN, NUM_VAL  dataset size          (1000, 100)
 #   TASKS       which comparisons             ("detection segmentation")
+#   MODELS      only these of the TASKS' models, e.g.
+#               "fpn_efficientvit-m0 segformer_efficientvit-m0"  (all)
 #   SKIP_DATA=1   use the datasets already in DATA_DIR as they are
 #   SKIP_TRAIN=1  evaluate and time the checkpoints already in WORK_DIR
 #   TIMING_RUNS   timed calls per model       (50)
@@ -50,6 +52,25 @@ for task in ${TASKS:-detection segmentation}; do
       exit 2;;
   esac
 done
+if [ -n "${MODELS:-}" ]; then
+  keep() {
+    local -n models=$1
+    local kept=() name
+    for name in "${models[@]}"; do
+      [[ " $MODELS " == *" $name "* ]] && kept+=("$name")
+    done
+    models=("${kept[@]}")
+  }
+  for name in $MODELS; do
+    if [[ " ${DET_MODELS[*]} ${SEG_MODELS[*]} " != *" $name "* ]]; then
+      echo "MODELS: unknown model '$name' (allowed: ${DET_MODELS[*]}" \
+           "${SEG_MODELS[*]})" >&2
+      exit 2
+    fi
+  done
+  keep DET_MODELS
+  keep SEG_MODELS
+fi
 coco="$DATA_DIR/coco"
 ade="$DATA_DIR/ade"
 
