@@ -47,12 +47,11 @@ def registry_key_error(tmp_path) -> str:
 
 def weights_only_refusal(tmp_path) -> str:
     """A checkpoint that pickles an object outside the allow-list, read as
-    mmengine reads checkpoints once evit_mm is imported."""
-    import evit_mm  # noqa: F401 (installs the safe loading)
-    from mmengine.runner import CheckpointLoader
+    the tools, ``load_from`` and ``init_cfg`` read checkpoints."""
+    from evit_mm.checkpoint import read_checkpoint
     path = tmp_path / 'foreign.pth'
     torch.save({'state_dict': {}, 'meta': fractions.Fraction(1, 3)}, path)
-    return _error_text(lambda: CheckpointLoader.load_checkpoint(str(path)))
+    return _error_text(lambda: read_checkpoint(str(path)))
 
 
 def channel_mismatch(tmp_path) -> str:
