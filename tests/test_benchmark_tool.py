@@ -30,7 +30,7 @@ def test_peak_memory_sees_a_temporary_allocation():
                   '--skip-models', '--json')
 def test_tiny_run_writes_all_numbers(tmp_path):
     output = tmp_path / 'bench.json'
-    printed = run_script(
+    run_script(
         TOOL, '--archs', 'm0', '--batch-sizes', '2', '--repeats', '2',
         '--warmup', '1', '--threads', '1', '--dense-archs', 'm0',
         '--dense-shapes', '1x96x128', '--dense-repeats', '1', '--skip-models',
@@ -50,10 +50,6 @@ def test_tiny_run_writes_all_numbers(tmp_path):
         ('eval', 'timm'), ('eval', 'evit_mm'), ('eval', 'evit_mm deploy'),
         ('train', 'timm'), ('train', 'evit_mm'), ('train', 'evit_mm with_cp')
     }
-    goals = {g['what'] for g in result['goals']}
-    assert 'evit_mm deploy m0 batch 2' in goals
-    assert 'evit_mm onnxruntime m0 batch 2' in goals
-    assert 'Goals' in printed
 
 
 @pytest.mark.slow
@@ -88,13 +84,7 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
     assert rows['retinanet-r18', 'pytorch']['input'] == [1, 3, 96, 128]
     assert rows['fpn-r18', 'pytorch']['input'] == [1, 3, 48, 60]
     assert rows['retinanet-r18', 'onnxruntime']['speedup_vs_peer'] == 1
-    goals = {g['what'] for g in result['goals']}
-    assert goals == {
-        'onnxruntime retinanet-m0 vs retinanet-r18 72x100',
-        'best backend (onnxruntime) vs eager retinanet-m0 72x100',
-        'best backend (onnxruntime) vs eager fpn-m0-quickstart 48x60'
-    }
-    assert 'Whole models, batch 1' in printed and 'Goals' in printed
+    assert 'Whole models, batch 1' in printed
 
     run_script(TOOL, '--models', models[0], *options, '--no-ort')
     result = json.loads(output.read_text())
@@ -107,10 +97,10 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
 def test_tiny_real_time_run_against_their_peers(tmp_path):
     """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
     SegFormer-B0, eager and in OpenVINO: each is compared with its own
-    family's peer, and the deployed-speed goals of issue 18 are printed."""
+    family's peer."""
     output = tmp_path / 'models.json'
     models = ['rtmdet-m0', 'rtmdet-tiny', 'segformer-m0', 'segformer-b0']
-    printed = run_script(
+    run_script(
         TOOL, '--skip-classifier', '--skip-dense', '--models', *models,
         '--det-sizes', '64x96', '--seg-sizes', '48x60', '--model-repeats',
         '1', '--model-warmup', '0', '--threads', '1', '--no-ort', '--json',
@@ -128,14 +118,6 @@ def test_tiny_real_time_run_against_their_peers(tmp_path):
     # both take 64x96 as it is: a multiple of their coarsest stride, 32
     assert rows['rtmdet-m0', 'pytorch']['input'] == \
         rows['rtmdet-tiny', 'pytorch']['input'] == [1, 3, 64, 96]
-    goals = {g['what']: g['goal'] for g in result['goals']}
-    assert goals == {
-        'openvino rtmdet-m0 vs rtmdet-tiny 64x96': 2.0,
-        'openvino segformer-m0 vs segformer-b0 48x60': 2.0,
-        'best backend (openvino) vs eager rtmdet-m0 64x96': 2.0,
-        'best backend (openvino) vs eager segformer-m0 48x60': 2.0,
-    }
-    assert 'Goals' in printed
 
 
 def test_whole_model_arguments_are_checked(capsys):
