@@ -159,7 +159,7 @@ def test_readme_is_short():
 # classification/model/build.py) spells the repository of its weights.
 OFFICIAL_ZOO = 'xinyuliu-jeffrey/EfficientViT_Model_Zoo'
 SOURCES = ('README.md', 'docs', 'configs', 'evit_mm', 'tools', 'demo', 'tests',
-           'model-index.yml')
+           '.dev_scripts', 'model-index.yml')
 
 
 def repository_texts() -> Dict[str, str]:
