@@ -7,6 +7,8 @@ import torch
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import collect_env
 
+from .quiet import DropStarting
+
 # What the screen shows of mmengine's environment report; the log file
 # keeps all of it (compiler flags, CUDA paths, ...).
 SHOWN_ENV = ('Python', 'PyTorch', 'TorchVision', 'OpenCV', 'MMEngine')
@@ -18,15 +20,11 @@ def _devices() -> str:
     return f'{torch.cuda.device_count()} CUDA GPU(s)'
 
 
-class _FileOnly(logging.Filter):
-    """Keeps the long reports of a run (by the start of their message) off
-    the screen; the log file's handler has no such filter."""
-    STARTS = ('Full environment:', 'Config:\n',
-              'Hooks will be executed in the following order',
-              'paramwise_options -- ')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.STARTS)
+# The starts of the long reports of a run, kept off the screen; the log
+# file's handler shows them.
+FILE_ONLY = ('Full environment:', 'Config:\n',
+             'Hooks will be executed in the following order',
+             'paramwise_options -- ')
 
 
 class ConciseLogRunner(Runner):
@@ -45,7 +43,7 @@ class ConciseLogRunner(Runner):
     def _log_env(self, env_cfg: dict) -> None:
         for handler in self.logger.handlers:
             if not isinstance(handler, logging.FileHandler):
-                handler.addFilter(_FileOnly())
+                handler.addFilter(DropStarting(FILE_ONLY))
         env = collect_env()
         shown = {key: env[key] for key in SHOWN_ENV if key in env}
         shown.update({
