@@ -99,6 +99,7 @@ def official_state_dict(timm_model_: nn.Module) -> Dict[str, torch.Tensor]:
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    """max |actual - expected| / max |expected|."""
+    """max |actual - expected| / max |expected|: the tests' own measure,
+    kept apart from ``evit_mm.analysis.numerics`` (code under test)."""
     return ((actual - expected).abs().max() /
             expected.abs().max().clamp_min(1e-12)).item()

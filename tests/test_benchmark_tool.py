@@ -1,42 +1,44 @@
-"""benchmark.py: its memory probe measures what a step allocates, and tiny
-runs of the command write every number the docs tables need (classifier
-and backbone; whole models). No timing is asserted."""
+"""The benchmarks: the memory probe measures what a step allocates, tiny
+runs of each command write every number the docs tables need (classifier,
+backbone, whole models; no timing is asserted), and the goal check reads
+what they write."""
 import json
 
 import pytest
 import torch
 
+from evit_mm.analysis.memory import peak_memory_mib
 from tool_helpers import load_tool, run_script
 
 TOOL = 'tools/analysis_tools/benchmark.py'
+CLASSIFIER_TOOL = 'tools/analysis_tools/benchmark_classifier.py'
+BACKBONE_TOOL = 'tools/analysis_tools/benchmark_backbone.py'
+GOALS_SCRIPT = '.dev_scripts/check_goals.py'
 
 
 def test_peak_memory_sees_a_temporary_allocation():
-    tool = load_tool('analysis_tools', 'benchmark.py')
 
     def step():
         block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched, then freed
         return block.sum()
 
-    peak = tool.peak_memory_mib(step)
+    peak = peak_memory_mib(step)
     if peak is None:
         pytest.skip('the peak resident size cannot be reset here')
     assert 60 < peak < 100
-    assert tool.peak_memory_mib(lambda: None) < 8
+    assert peak_memory_mib(lambda: None) < 8
 
 
 @pytest.mark.slow
-@pytest.mark.runs(TOOL, '--archs', '--batch-sizes', '--threads',
-                  '--skip-models', '--json')
-def test_tiny_run_writes_all_numbers(tmp_path):
-    output = tmp_path / 'bench.json'
-    printed = run_script(
-        TOOL, '--archs', 'm0', '--batch-sizes', '2', '--repeats', '2',
-        '--warmup', '1', '--threads', '1', '--dense-archs', 'm0',
-        '--dense-shapes', '1x96x128', '--dense-repeats', '1', '--skip-models',
-        '--json', output)
+@pytest.mark.runs(CLASSIFIER_TOOL, '--archs', '--batch-sizes', '--threads',
+                  '--json')
+def test_tiny_classifier_run_writes_all_numbers(tmp_path):
+    output = tmp_path / 'classifier.json'
+    run_script(
+        CLASSIFIER_TOOL, '--archs', 'm0', '--batch-sizes', '2', '--repeats',
+        '2', '--warmup', '1', '--threads', '1', '--json', output)
     result = json.loads(output.read_text())
-    assert result['matmul_gflops'] > 0
+    assert max(result['matmul_rates'].values()) > 0
     assert result['environment']['threads'] == 1
     variants = {row['variant']: row for row in result['classifier']}
     assert set(variants) == {
@@ -46,31 +48,39 @@ def test_tiny_run_writes_all_numbers(tmp_path):
         # same weights as timm: the outputs agree
         assert row['rel_err_vs_timm'] < 1e-5
         assert row['p10_ms'] <= row['median_ms'] <= row['p90_ms']
-    assert {(r['mode'], r['variant']) for r in result['dense']} == {
-        ('eval', 'timm'), ('eval', 'evit_mm'), ('eval', 'evit_mm deploy'),
-        ('train', 'timm'), ('train', 'evit_mm'), ('train', 'evit_mm with_cp')
-    }
-    goals = {g['what'] for g in result['goals']}
-    assert 'evit_mm deploy m0 batch 2' in goals
-    assert 'evit_mm onnxruntime m0 batch 2' in goals
-    assert 'Goals' in printed
 
 
 @pytest.mark.slow
-@pytest.mark.runs(TOOL, '--skip-classifier', '--skip-dense', '--models',
-                  '--det-sizes', '--model-repeats', '--model-warmup', '--json')
-@pytest.mark.runs(TOOL, '--no-ort', '--no-openvino')
+@pytest.mark.runs(BACKBONE_TOOL, '--archs', '--shapes', '--repeats',
+                  '--threads', '--json')
+def test_tiny_backbone_run_writes_all_numbers(tmp_path):
+    output = tmp_path / 'backbone.json'
+    run_script(BACKBONE_TOOL, '--archs', 'm0', '--shapes', '1x96x128',
+               '--repeats', '1', '--threads', '1', '--json', output)
+    result = json.loads(output.read_text())
+    assert {(r['mode'], r['variant']) for r in result['backbone']} == {
+        ('eval', 'timm'), ('eval', 'evit_mm'), ('eval', 'evit_mm deploy'),
+        ('train', 'timm'), ('train', 'evit_mm'), ('train', 'evit_mm with_cp')
+    }
+    for row in result['backbone']:
+        assert row['shape'] == [1, 3, 96, 128]
+        assert row['peak_mib'] is None or row['peak_mib'] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.runs(TOOL, '--models', '--det-sizes', '--repeats', '--warmup',
+                  '--json')
+@pytest.mark.runs(TOOL, '--backends')
 def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
     """A detector and a segmentor of EfficientViT and their ResNet-18 peers,
     eager and in ONNX Runtime, at sizes that are no multiple of 32; with
-    ``--no-ort`` too, eager only."""
+    ``--backends`` and no backend, eager only."""
     output = tmp_path / 'models.json'
     models = ['retinanet-m0', 'retinanet-r18', 'fpn-m0-quickstart', 'fpn-r18']
-    options = ['--skip-classifier', '--skip-dense', '--det-sizes', '72x100',
-               '--seg-sizes', '48x60', '--model-repeats', '1',
-               '--model-warmup', '0', '--threads', '1', '--no-openvino',
-               '--json', output]
-    printed = run_script(TOOL, '--models', *models, *options)
+    options = ['--det-sizes', '72x100', '--seg-sizes', '48x60', '--repeats',
+               '1', '--warmup', '0', '--threads', '1', '--json', output]
+    printed = run_script(TOOL, '--models', *models, *options, '--backends',
+                         'onnxruntime')
     result = json.loads(output.read_text())
     rows = {(r['model'], r['backend']): r for r in result['models']}
     assert set(rows) == {(m, b) for m in models
@@ -88,39 +98,33 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
     assert rows['retinanet-r18', 'pytorch']['input'] == [1, 3, 96, 128]
     assert rows['fpn-r18', 'pytorch']['input'] == [1, 3, 48, 60]
     assert rows['retinanet-r18', 'onnxruntime']['speedup_vs_peer'] == 1
-    goals = {g['what'] for g in result['goals']}
-    assert goals == {
-        'onnxruntime retinanet-m0 vs retinanet-r18 72x100',
-        'best backend (onnxruntime) vs eager retinanet-m0 72x100',
-        'best backend (onnxruntime) vs eager fpn-m0-quickstart 48x60'
-    }
-    assert 'Whole models, batch 1' in printed and 'Goals' in printed
+    assert 'Whole models, batch 1' in printed
 
-    run_script(TOOL, '--models', models[0], *options, '--no-ort')
+    run_script(TOOL, '--models', models[0], *options, '--backends')
     result = json.loads(output.read_text())
     assert [(r['model'], r['backend']) for r in result['models']] == [
         (models[0], 'pytorch')]
 
 
 @pytest.mark.slow
-@pytest.mark.runs(TOOL, '--seg-sizes', '--no-ort')
+@pytest.mark.runs(TOOL, '--seg-sizes')
 def test_tiny_real_time_run_against_their_peers(tmp_path):
     """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
     SegFormer-B0, eager and in OpenVINO: each is compared with its own
-    family's peer, and the deployed-speed goals are printed."""
+    family's peer."""
     output = tmp_path / 'models.json'
     models = ['rtmdet-m0', 'rtmdet-tiny', 'segformer-m0', 'segformer-b0']
-    printed = run_script(
-        TOOL, '--skip-classifier', '--skip-dense', '--models', *models,
-        '--det-sizes', '64x96', '--seg-sizes', '48x60', '--model-repeats',
-        '1', '--model-warmup', '0', '--threads', '1', '--no-ort', '--json',
-        output)
+    run_script(
+        TOOL, '--models', *models, '--det-sizes', '64x96', '--seg-sizes',
+        '48x60', '--repeats', '1', '--warmup', '0', '--threads', '1',
+        '--backends', 'openvino', '--json', output)
     result = json.loads(output.read_text())
     rows = {(r['model'], r['backend']): r for r in result['models']}
     assert set(rows) == {(m, b) for m in models
                          for b in ('pytorch', 'openvino')}
     for (model, backend), row in rows.items():
         peer = 'rtmdet-tiny' if model.startswith('rtmdet') else 'segformer-b0'
+        assert row['peer'] == peer
         assert row['speedup_vs_peer'] == pytest.approx(
             rows[peer, backend]['median_ms'] / row['median_ms'])
         assert row['efficientvit'] == model.endswith('-m0')
@@ -128,24 +132,83 @@ def test_tiny_real_time_run_against_their_peers(tmp_path):
     # both take 64x96 as it is: a multiple of their coarsest stride, 32
     assert rows['rtmdet-m0', 'pytorch']['input'] == \
         rows['rtmdet-tiny', 'pytorch']['input'] == [1, 3, 64, 96]
-    goals = {g['what']: g['goal'] for g in result['goals']}
-    assert goals == {
-        'openvino rtmdet-m0 vs rtmdet-tiny 64x96': 2.0,
-        'openvino segformer-m0 vs segformer-b0 48x60': 2.0,
-        'best backend (openvino) vs eager rtmdet-m0 64x96': 2.0,
-        'best backend (openvino) vs eager segformer-m0 48x60': 2.0,
-    }
-    assert 'Goals' in printed
+
+
+@pytest.mark.parametrize('tool', ['benchmark.py', 'benchmark_backbone.py'])
+def test_shape_arguments_are_checked(tool, capsys):
+    flag, good = {'benchmark.py': ('--det-sizes', '1x1'),
+                  'benchmark_backbone.py': ('--shapes', '1x1x1')}[tool]
+    parse_args = load_tool('analysis_tools', tool).parse_args
+    parse_args([flag, good])
+    for bad in ('800', '0x8' + good[3:], 'AxB' + good[3:]):
+        with pytest.raises(SystemExit):
+            parse_args([flag, bad])
+        assert f"argument {flag}: '{bad}': use" in capsys.readouterr().err
 
 
 def test_whole_model_arguments_are_checked(capsys):
     tool = load_tool('analysis_tools', 'benchmark.py')
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--det-sizes', '800'])
-    assert "--det-sizes ['800']: use HxW." in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--models', 'retinanet-r50'])
-    assert 'retinanet-r50' in capsys.readouterr().err
+    for option, bad, error in (
+            ('--models', 'retinanet-r50', "invalid choice: 'retinanet-r50'"),
+            ('--backends', 'tensorrt', "invalid choice: 'tensorrt'"),
+            ('--repeats', '0', "'0': use an integer >= 1."),
+            ('--warmup', '-1', "'-1': use an integer >= 0."),
+            ('--threads', 'two', "'two': use an integer >= 1.")):
+        with pytest.raises(SystemExit):
+            tool.parse_args([option, bad])
+        assert f'argument {option}: {error}' in capsys.readouterr().err
+
+
+def _model_row(model, backend, size, median_ms, **more):
+    peer = 'rtmdet-tiny' if model.startswith('rtmdet') else 'fpn-r18'
+    return dict(model=model, backend=backend, size=size, peer=peer,
+                median_ms=median_ms, efficientvit='-m' in model, **more)
+
+
+@pytest.mark.runs(GOALS_SCRIPT)
+def test_goal_check_reads_the_benchmarks_json(tmp_path):
+    """Targets met and missed in the JSON the three benchmarks write give
+    PASS and FAIL lines, and a failing exit status."""
+    classifier = [
+        dict(arch='m0', batch=1, variant='timm', speedup_vs_timm=1.0),
+        dict(arch='m0', batch=1, variant='evit_mm deploy',
+             speedup_vs_timm=1.4),
+        dict(arch='m0', batch=1, variant='evit_mm onnxruntime',
+             speedup_vs_timm=1.9),
+    ]
+    backbone = [
+        dict(arch='m4', shape=[1, 3, 64, 64], mode='train', variant=variant,
+             peak_mib=peak)
+        for variant, peak in (('evit_mm', 100.), ('evit_mm with_cp', 40.))
+    ]
+    models = [
+        _model_row('rtmdet-m0', 'pytorch', [64, 64], 30.),
+        _model_row('rtmdet-m0', 'openvino', [64, 64], 10.,
+                   speedup_vs_eager=3., speedup_vs_peer=1.5),
+        _model_row('rtmdet-tiny', 'pytorch', [64, 64], 20.),
+        _model_row('rtmdet-tiny', 'openvino', [64, 64], 15.,
+                   speedup_vs_eager=20 / 15, speedup_vs_peer=1.),
+        _model_row('rtmdet-m0', 'onnxruntime', [64, 64], None,
+                   error='export failed'),
+    ]
+    files = []
+    for name, rows in (('classifier', classifier), ('backbone', backbone),
+                       ('models', models)):
+        files.append(tmp_path / f'{name}.json')
+        files[-1].write_text(json.dumps({name: rows}))
+    printed = run_script(GOALS_SCRIPT, *files, returncode=1)
+    lines = set(printed.splitlines())
+    assert lines == {
+        'PASS  evit_mm deploy m0 batch 1: 1.40x (goal >= 1.3x)',
+        'FAIL  evit_mm onnxruntime m0 batch 1: 1.90x (goal >= 2.0x)',
+        'PASS  with_cp training memory saving m4 1x3x64x64: 60% '
+        '(goal >= 30%)',
+        'FAIL  openvino rtmdet-m0 vs rtmdet-tiny 64x64: 1.50x '
+        '(goal >= 2.0x)',
+        'FAIL  onnxruntime rtmdet-m0 runs at 64x64: 0.00x (goal >= 1.0x)',
+        'PASS  best backend (openvino) vs eager rtmdet-m0 64x64: 3.00x '
+        '(goal >= 2.0x)',
+    }
 
 
 TAIL_TOOL = 'tools/analysis_tools/time_label_map_tail.py'

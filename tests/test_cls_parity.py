@@ -33,6 +33,7 @@ from mmengine.runner import load_checkpoint  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 import evit_mm  # noqa: E402,F401
+from reference import relative_error  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONVERTER = osp.join(REPO, 'tools', 'model_converters',
@@ -47,10 +48,6 @@ FLOAT32_TOLERANCE = 1e-5
 
 # Every test builds in mmpretrain's scope, whatever scope others left.
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
-
-
-def relative_error(output: torch.Tensor, reference: torch.Tensor) -> float:
-    return float((output - reference).abs().max() / reference.abs().max())
 
 
 def randomize(model: torch.nn.Module, seed: int) -> None:

@@ -1,6 +1,6 @@
 """Every command the README and docs/ print is run by a test as a user runs
-it: a script of ``tools/`` or ``demo/`` in a fresh interpreter (or bash),
-with the options the docs give. Such a test is marked
+it: a script of ``tools/``, ``demo/`` or ``.dev_scripts/`` in a fresh
+interpreter (or bash), with the options the docs give. Such a test is marked
 ``@pytest.mark.runs(SCRIPT, *OPTIONS)`` and runs the script through
 ``tool_helpers`` (``tests/conftest.py`` checks that it did). The scripts
 find this checkout's evit_mm without an install; and the commands no other
@@ -23,17 +23,18 @@ PAGES = ['README.md'] + sorted(
     for path in glob.glob(osp.join(REPO_ROOT, 'docs', '*.md')))
 FENCE = re.compile(r'^\s*(```|~~~)')
 INLINE_CODE = re.compile(r'(`+)(.+?)\1')
-# `python[3] tools/...py ARGS` or `bash demo/...sh ARGS`; ARGS end at a
-# comment, a pipe, `;`, `&` or the end of an inline code span.
+# `python[3] tools/...py ARGS` or `bash demo/...sh ARGS` (or .dev_scripts/);
+# ARGS end at a comment, a pipe, `;`, `&` or the end of an inline code span.
 COMMAND = re.compile(
-    r'\b(?:python3?|bash)\s+((?:tools|demo)/[\w/.-]+\.(?:py|sh))'
+    r'\b(?:python3?|bash)\s+((?:tools|demo|\.dev_scripts)/[\w/.-]+'
+    r'\.(?:py|sh))'
     r'([^#;&|`]*)')
 # An option the command gives: `--name`, not an optional `[--name]`.
 OPTION = re.compile(r'(?<!\S)--[\w-]+')
 # Scripts that import evit_mm but must not put their checkout first: the
 # measuring child of compare_revisions.py imports the evit_mm of the
 # revision it measures, which PYTHONPATH names.
-NO_BOOTSTRAP = {'tools/analysis_tools/compare_revisions.py'}
+NO_BOOTSTRAP = {'.dev_scripts/compare_revisions.py'}
 
 
 class Command(NamedTuple):
@@ -143,15 +144,17 @@ def _imports_evit_mm(tree: ast.Module) -> List[ast.stmt]:
 
 
 def test_scripts_put_this_checkout_first():
-    """Every script of tools/ and demo/ that imports evit_mm first puts the
-    checkout it lies in at the front of ``sys.path``, in one form:
+    """Every script of tools/, demo/ and .dev_scripts/ that imports evit_mm
+    first puts the checkout it lies in at the front of ``sys.path``, in one
+    form:
     ``sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)),
     '..'[, '..']))`` before its first top-level evit_mm import, so that a
     clone runs without ``pip install -e .`` and a checkout's tools use
     that checkout's evit_mm (:data:`NO_BOOTSTRAP` excepted)."""
     scripts = glob.glob(osp.join(REPO_ROOT, 'tools', '**', '*.py'),
                         recursive=True) + glob.glob(
-                            osp.join(REPO_ROOT, 'demo', '*.py'))
+                            osp.join(REPO_ROOT, 'demo', '*.py')) + glob.glob(
+                                osp.join(REPO_ROOT, '.dev_scripts', '*.py'))
     checked = []
     for script in scripts:
         with open(script, encoding='utf-8') as f:
@@ -280,14 +283,14 @@ def test_complexity_commands():
 
 
 @pytest.mark.slow
-@pytest.mark.runs('tools/analysis_tools/compare_revisions.py', '--archs',
+@pytest.mark.runs('.dev_scripts/compare_revisions.py', '--archs',
                   '--batch-sizes', '--rounds', '--threads', '--clock')
 def test_compare_revisions_runs_a_folder(tmp_path):
     """performance.md's revision comparison, at a tiny budget, of this
     checkout as a folder: timm and evit_mm agree, both variants timed."""
     import json
     output = tmp_path / 'compare.json'
-    run_script('tools/analysis_tools/compare_revisions.py', REPO_ROOT,
+    run_script('.dev_scripts/compare_revisions.py', REPO_ROOT,
                '--archs', 'm0', '--batch-sizes', '1', '--rounds', '1',
                '--warmup', '0', '--repeats', '1', '--threads', '1', '--clock',
                'cpu', '--json', output)

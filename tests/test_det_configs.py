@@ -37,12 +37,6 @@ def test_light_head_is_the_m0_recipe_at_128_channels():
     assert light.param_scheduler == m0.param_scheduler
 
 
-def test_all_archs_have_both_detectors():
-    assert sorted(_name(p) for p in OFFICIAL) == sorted(
-        [f'mask-rcnn_efficientvit-{a}_fpn_1x_coco' for a in EMBED_DIMS] +
-        [f'retinanet_efficientvit-{a}_fpn_1x_coco' for a in EMBED_DIMS])
-
-
 @pytest.mark.parametrize('path', OFFICIAL, ids=_name)
 def test_official_recipe(path):
     cfg = Config.fromfile(path)
@@ -179,12 +173,6 @@ def _unscoped(value):
     if isinstance(value, (list, tuple)):
         return [_unscoped(v) for v in value]
     return value
-
-
-def test_rtmdet_archs():
-    assert [_name(p) for p in RTMDET] == [
-        f'rtmdet-ins_efficientvit-{a}_8xb32-300e_coco' for a in ('m0', 'm4')
-    ] + [f'rtmdet_efficientvit-{a}_8xb32-300e_coco' for a in EMBED_DIMS]
 
 
 @pytest.mark.parametrize('path', RTMDET, ids=_name)

@@ -18,7 +18,7 @@ PACKAGE_DIR = Path(REPO_ROOT) / 'evit_mm'
 ALLOWED_IMPORTS = {
     'checkpoint': set(),
     'datasets': set(),
-    'hooks': set(),
+    'hooks': {'datasets'},
     'models': {'checkpoint'},
     'engine': {'checkpoint', 'datasets', 'models'},
     'deploy': {'checkpoint', 'datasets', 'engine', 'models'},

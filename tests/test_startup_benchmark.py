@@ -1,4 +1,4 @@
-"""``tools/analysis_tools/benchmark_startup.py`` at a tiny size, in a fresh
+"""``.dev_scripts/benchmark_startup.py`` at a tiny size, in a fresh
 process as the docs print it: the COCO-format dataset it makes, and both
 timings with their ratio."""
 import json
@@ -10,12 +10,12 @@ from tool_helpers import run_script
 
 
 @pytest.mark.slow
-@pytest.mark.runs('tools/analysis_tools/benchmark_startup.py', '--num-images',
+@pytest.mark.runs('.dev_scripts/benchmark_startup.py', '--num-images',
                   '--repeat')
 def test_tiny_startup_benchmark(tmp_path):
     data, result = tmp_path / 'data', tmp_path / 'result.json'
     output = run_script(
-        'tools/analysis_tools/benchmark_startup.py', '--num-images', 40,
+        '.dev_scripts/benchmark_startup.py', '--num-images', 40,
         '--scenes', 3, '--repeat', 1, '--data', data, '--work-dir',
         tmp_path / 'runs', '--json', result)
     for split, count in (('train', 40), ('val', 2)):

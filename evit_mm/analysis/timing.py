@@ -1,6 +1,7 @@
 """The benchmark harness: interleaved timing, its summary, thread control,
-a description of the machine and its fp32 matrix-multiply rate, and
-ONNX Runtime and OpenVINO sessions that can be timed beside PyTorch.
+a description of the machine and its fp32 matrix-multiply rate, shapes
+given on the command line, and ONNX Runtime and OpenVINO sessions that can
+be timed beside PyTorch.
 
 Timings interleave the variants (one call of each in turn, the order
 rotated every round) so that a busy machine slows all of them alike; the
@@ -8,16 +9,18 @@ median and the 10th-90th percentile spread summarize them.
 
 Only torch and the standard library are imported at module level, so that
 tools can load this file beside an older ``evit_mm``
-(``tools/analysis_tools/compare_revisions.py``).
+(``.dev_scripts/compare_revisions.py``).
 """
+import argparse
 import datetime
 import importlib
+import json
 import os
 import platform
 import statistics
 import subprocess
 import time
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -141,6 +144,129 @@ def environment(threads: int, folder: str,
             env[package] = None
     env.update(commit=git_commit(folder), load_start=os.getloadavg())
     return env
+
+
+# The keys of :func:`environment` that are not package versions.
+ENVIRONMENT_FACTS = ('date', 'cpu', 'cpus', 'threads', 'python', 'torch',
+                     'commit', 'load_start', 'load_end')
+
+
+def describe(env: dict, title: str,
+             rates: Optional[Dict[str, float]] = None) -> str:
+    """The lines a benchmark prints first: ``title``, the date and commit,
+    the machine and its load, the versions of ``env``, and the matrix
+    multiply ``rates``.
+
+    Args:
+        env (dict): What :func:`environment` returned.
+        title (str): What the benchmark measures.
+        rates (dict, optional): What :func:`matmul_rates` returned.
+    """
+    packages = ''.join(f', {name} {env[name]}' for name in env
+                       if name not in ENVIRONMENT_FACTS)
+    lines = [
+        f'{title}, {env["date"]}, commit {env["commit"]}',
+        f'machine: {env["cpu"]}, {env["cpus"]} CPUs, {env["threads"]} '
+        f'threads; load average {env["load_start"][0]:.2f}',
+        f'python {env["python"]}, torch {env["torch"]}{packages}'
+    ]
+    if rates:
+        lines.append(
+            'fp32 matrix multiply 2048^3: ' + ', '.join(
+                f'{name} {rate:.1f}' for name, rate in rates.items()) +
+            ' GFLOP/s; %mm is of the faster')
+    return '\n'.join(lines)
+
+
+def finish(env: dict, json_file: Optional[str], **numbers) -> None:
+    """End a benchmark: record and print the load average at the end, and
+    write ``env`` and ``numbers`` to ``json_file`` when one is given.
+
+    Args:
+        env (dict): What :func:`environment` returned; gets ``load_end``.
+        json_file (str, optional): Where to write the numbers.
+        **numbers: What the benchmark measured, by name.
+    """
+    env['load_end'] = os.getloadavg()
+    print(f'load average at the end: {env["load_end"][0]:.2f}')
+    if json_file:
+        with open(json_file, 'w') as file:
+            json.dump(dict(environment=env, **numbers), file, indent=1)
+        print(f'wrote {json_file}')
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer of at least ``low``, an error naming
+    the value otherwise.
+
+    Args:
+        low (int): The smallest value allowed.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(
+                f'{text!r}: use an integer >= {low}.')
+        return value
+
+    return parse
+
+
+def benchmark_parser(doc: str,
+                     repeats: int,
+                     warmup: Optional[int] = None) -> argparse.ArgumentParser:
+    """The command line of a benchmark tool: ``doc`` (its docstring) as
+    description and epilog, and the options every benchmark takes:
+    ``--threads``, ``--repeats``, ``--warmup`` (where ``warmup`` is given)
+    and ``--json``.
+
+    Args:
+        doc (str): The tool's docstring; its first line describes it.
+        repeats (int): Timed rounds by default.
+        warmup (int, optional): Untimed rounds first, by default.
+    """
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(doc.splitlines()[1:]))
+    parser.add_argument(
+        '--threads', type=int_at_least(1), default=available_cpus(),
+        help='intra-op threads of every backend (default: the CPUs this '
+        'process may use)')
+    parser.add_argument('--repeats', type=int_at_least(1), default=repeats,
+                        help=f'timed rounds (default: {repeats})')
+    if warmup is not None:
+        parser.add_argument(
+            '--warmup', type=int_at_least(0), default=warmup,
+            help=f'untimed rounds first (default: {warmup})')
+    parser.add_argument('--json', help='also write all numbers to this file')
+    return parser
+
+
+def shape_type(pattern: str) -> Callable[[str], tuple]:
+    """An argparse ``type`` for a shape written as ``pattern`` (``'HxW'``,
+    ``'BxHxW'``): the positive integers as a tuple, an error naming the
+    value and the pattern otherwise.
+
+    Args:
+        pattern (str): The names of the dimensions, joined by ``x``.
+    """
+
+    def parse(text: str) -> tuple:
+        try:
+            shape = tuple(int(v) for v in text.lower().split('x'))
+        except ValueError:
+            shape = ()
+        if len(shape) != len(pattern.split('x')) or min(shape) < 1:
+            raise argparse.ArgumentTypeError(
+                f'{text!r}: use {pattern} (positive integers).')
+        return shape
+
+    return parse
 
 
 def matmul_rates(size: int = 2048, repeats: int = 10) -> Dict[str, float]:

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ..deploy.builder import build_model
 from ..deploy.work_dir import BACKENDS
 
 TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
@@ -61,8 +62,6 @@ def build_untrained(config: str):
     """
     from mmengine.config import Config
     from mmengine.logging import MMLogger
-    from mmengine.registry import MODELS, init_default_scope
-    from mmengine.utils import import_modules_from_strings
 
     cfg = Config.fromfile(resolve_config(config))
     scope = cfg.get('default_scope')
@@ -72,10 +71,7 @@ def build_untrained(config: str):
     cfg.model.backbone.init_cfg = None
     if 'pretrained' in cfg.model:
         cfg.model.pretrained = None
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(scope)
-    model = MODELS.build(cfg.model)
+    model = build_model(cfg)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # init_weights logs every parameter

@@ -1,8 +1,7 @@
 """Dataset helpers; :mod:`evit_mm.datasets.synthetic` makes the synthetic
 shapes dataset of the quickstart and the tests, :mod:`evit_mm.datasets.images`
-checks image files, :mod:`evit_mm.datasets.checked` and
-:mod:`evit_mm.datasets.image_check_hook` the images of a run's datasets,
+checks image files, :mod:`evit_mm.datasets.checked` the images of a run's
+datasets (with :class:`evit_mm.hooks.ImageCheckHook`),
 :mod:`evit_mm.datasets.validate` a dataset's annotations (importing the
-package registers ``CheckedImageDataset``, ``CheckImageFiles`` and
-``ImageCheckHook``)."""
-from . import checked, image_check_hook  # noqa: F401
+package registers ``CheckedImageDataset`` and ``CheckImageFiles``)."""
+from . import checked  # noqa: F401

@@ -14,7 +14,7 @@ counted, and never stops the run:
   and returns ``None``, so mmengine's ``BaseDataset`` loads another random
   sample in its place (its refetch, up to ``max_refetch`` times).
 * **Validation and test sets**: before the loop's first iteration.
-  :class:`~evit_mm.datasets.image_check_hook.ImageCheckHook` checks every
+  :class:`~evit_mm.hooks.ImageCheckHook` checks every
   image (each rank a share, with the dataloader's worker count of
   processes) and leaves the unusable samples out on every rank alike, so
   each image is either evaluated or named as skipped.
@@ -265,7 +265,7 @@ def CheckedImageDataset(dataset: dict,
             (:class:`CheckImageFiles`), an unusable one replaced by another
             sample. ``'loop'`` (validation and test sets): every file before
             the loop's first iteration, by
-            :class:`~evit_mm.datasets.image_check_hook.ImageCheckHook`, the
+            :class:`~evit_mm.hooks.ImageCheckHook`, the
             unusable samples left out.
 
     Returns:

@@ -42,9 +42,14 @@ def ignore_pkg_resources_deprecation() -> None:
                             category=UserWarning)
 
 
-class _DropStarting(logging.Filter):
+class DropStarting(logging.Filter):
+    """Drops the log records whose message starts with one of ``starts``.
 
-    def __init__(self, starts: tuple):
+    Args:
+        starts (tuple[str]): Beginnings of the messages to drop.
+    """
+
+    def __init__(self, starts: tuple) -> None:
         super().__init__()
         self.starts = starts
 
@@ -61,7 +66,7 @@ def drop_logged(*starts: str) -> Iterator[None]:
         *starts (str): Beginnings of the messages to drop.
     """
     logger = MMLogger.get_current_instance()
-    dropped = _DropStarting(starts)
+    dropped = DropStarting(starts)
     logger.addFilter(dropped)
     try:
         yield

@@ -8,6 +8,8 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmengine.utils.dl_utils import collect_env
 
+from .quiet import DropStarting
+
 # What the screen shows of mmengine's environment report; the log file
 # keeps all of it (compiler flags, CUDA paths, ...).
 SHOWN_ENV = ('Python', 'PyTorch', 'TorchVision', 'OpenCV', 'MMEngine')
@@ -19,15 +21,11 @@ def _devices() -> str:
     return f'{torch.cuda.device_count()} CUDA GPU(s)'
 
 
-class _FileOnly(logging.Filter):
-    """Keeps the long reports of a run (by the start of their message) off
-    the screen; the log file's handler has no such filter."""
-    STARTS = ('\n' + '-' * 60 + '\nSystem environment:', 'Config:\n',
-              'Hooks will be executed in the following order',
-              'paramwise_options -- ')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.STARTS)
+# The starts of the long reports of a run, kept off the screen; the log
+# file's handler shows them.
+FILE_ONLY = ('\n' + '-' * 60 + '\nSystem environment:', 'Config:\n',
+             'Hooks will be executed in the following order',
+             'paramwise_options -- ')
 
 
 class ConciseLogRunner(Runner):
@@ -50,7 +48,7 @@ class ConciseLogRunner(Runner):
         logger = super().build_logger(*args, **kwargs)
         for handler in logger.handlers:
             if not isinstance(handler, logging.FileHandler):
-                handler.addFilter(_FileOnly())
+                handler.addFilter(DropStarting(FILE_ONLY))
         env = collect_env()
         shown = {key: env[key] for key in SHOWN_ENV if key in env}
         shown.update({

@@ -566,3 +566,22 @@ def fuse_conv_bn(module: nn.Module) -> None:
     for child in list(module.modules()):
         if isinstance(child, (ConvBN, BNLinear)):
             child.switch_to_deploy()
+
+
+def class_logits(feat: torch.Tensor,
+                 classifier: nn.Module,
+                 dist_classifier: Optional[nn.Module] = None
+                 ) -> torch.Tensor:
+    """The class logits of pooled features: ``classifier``'s, or with a
+    distillation classifier the mean of both, as the official model
+    predicts at test time.
+
+    Args:
+        feat (Tensor): ``(N, C)`` pooled features.
+        classifier (nn.Module): The class classifier.
+        dist_classifier (nn.Module, optional): The distillation classifier.
+    """
+    logits = classifier(feat)
+    if dist_classifier is not None:
+        logits = (logits + dist_classifier(feat)) / 2
+    return logits

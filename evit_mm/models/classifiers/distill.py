@@ -8,7 +8,7 @@ from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ...checkpoint import CheckpointError, extract_state_dict, read_checkpoint
+from ...checkpoint import check_fit, extract_state_dict, read_checkpoint
 
 
 @MODELS.register_module()
@@ -79,19 +79,10 @@ class DistillImageClassifier(ImageClassifier):
             return
         state_dict = extract_state_dict(
             read_checkpoint(self.teacher_checkpoint))
-        try:
-            missing, unexpected = self.teacher.load_state_dict(
-                state_dict, strict=False)
-        except RuntimeError as err:  # shape mismatches
-            raise CheckpointError(
-                f'Teacher checkpoint {self.teacher_checkpoint} does not fit '
-                f'the teacher {type(self.teacher).__name__}: {err}') from err
-        if missing or unexpected:
-            raise CheckpointError(
-                f'Teacher checkpoint {self.teacher_checkpoint} does not fit '
-                f'the teacher {type(self.teacher).__name__}: missing '
-                f'{missing[:6]} ({len(missing)}), unexpected '
-                f'{unexpected[:6]} ({len(unexpected)}).')
+        check_fit(state_dict, self.teacher.state_dict(),
+                  self.teacher_checkpoint,
+                  f'the teacher {type(self.teacher).__name__}')
+        self.teacher.load_state_dict(state_dict)
         print_log(
             f'Loaded the teacher from {self.teacher_checkpoint}.',
             logger='current')

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from ..backbones.efficientvit import EfficientViT
-from ..layers import BNLinear, fuse_conv_bn
+from ..layers import BNLinear, class_logits, fuse_conv_bn
 
 CLASSIFIER_WINDOWS = (7, 7, 4)
 
@@ -54,10 +54,8 @@ class EfficientViTClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of images ``x`` of shape ``(N, 3, H, W)``."""
         feat = self.backbone(x)[-1].mean((2, 3))
-        logits = self.head['classifier'](feat)
-        if 'dist_classifier' in self.head:
-            logits = (logits + self.head['dist_classifier'](feat)) / 2
-        return logits
+        return class_logits(feat, self.head['classifier'],
+                            getattr(self.head, 'dist_classifier', None))
 
     def switch_to_deploy(self) -> None:
         """Fuse every Conv-BN and BN-Linear in place."""

@@ -6,7 +6,7 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..layers import BNLinear
+from ..layers import BNLinear, class_logits
 
 
 @MODELS.register_module()
@@ -70,11 +70,8 @@ class EfficientViTClsHead(ClsHead):
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         """Class logits: the class classifier's, or with distillation the
         mean of both classifiers'."""
-        feat = self.pre_logits(feats)
-        logits = self.classifier(feat)
-        if self.distillation:
-            logits = (logits + self.dist_classifier(feat)) / 2
-        return logits
+        return class_logits(self.pre_logits(feats), self.classifier,
+                            getattr(self, 'dist_classifier', None))
 
     def loss(self,
              feats: Tuple[torch.Tensor],

@@ -8,10 +8,10 @@ from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from .checked import (KNOWN_RESULTS, PENDING_ATTR, apply_results,
-                      find_unusable, gathered_skips, run_record,
-                      sample_files)
-from .images import warn
+from ..datasets.checked import (KNOWN_RESULTS, PENDING_ATTR, apply_results,
+                                find_unusable, gathered_skips, run_record,
+                                sample_files)
+from ..datasets.images import warn
 
 
 def _datasets(dataset) -> Iterator:

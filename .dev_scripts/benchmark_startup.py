@@ -10,7 +10,7 @@ of a few synthetic scenes with their boxes and polygons, written quickly
 variants alternating (A B, B A, ...), ``--repeat`` times; a run is stopped
 once it logs its first iteration::
 
-    python tools/analysis_tools/benchmark_startup.py --num-images 100000
+    python .dev_scripts/benchmark_startup.py --num-images 100000
 """
 import argparse
 import json
@@ -25,8 +25,8 @@ import sys
 import time
 from typing import Dict, List
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from evit_mm.datasets.synthetic import generate  # noqa: E402
 

@@ -13,7 +13,7 @@ On a machine shared with other jobs, ``--clock cpu --threads 1`` times the
 CPU time each call takes instead of the wall time it waits.
 
 Usage:
-    python tools/analysis_tools/compare_revisions.py REV [REV ...] \\
+    python .dev_scripts/compare_revisions.py REV [REV ...] \\
         [--archs m0 m4] [--batch-sizes 1 16] [--threads 2] [--rounds 3] \\
         [--clock wall|cpu]
 """
@@ -33,8 +33,7 @@ from typing import Dict, List
 
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def harness_module(name: str) -> ModuleType:
