@@ -107,7 +107,7 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.runs(TOOL, '--seg-sizes')
+@pytest.mark.runs(TOOL, '--seg-sizes', '--threads')
 def test_tiny_real_time_run_against_their_peers(tmp_path):
     """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
     SegFormer-B0, eager and in OpenVINO: each is compared with its own
