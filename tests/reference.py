@@ -37,6 +37,17 @@ OFFICIAL_WEIGHTS = {
     'm5': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m5.pth',  # noqa: E501
 }
 
+# The official COCO detectors: the "model" links of the Model Zoo tables in
+# microsoft/Cream's EfficientViT/downstream/README.md (same release as the
+# ImageNet weights), and their COCO val2017 AP in the paper (Table 6):
+# {config folder: (file, {metric: AP})}.
+OFFICIAL_DETECTORS = {
+    'retinanet': ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/retinanet_efficientvit_m4_fpn_1x_coco.pth',  # noqa: E501
+                  {'box AP': 32.7}),
+    'mask_rcnn': ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/mask_rcnn_efficientvit_m4_fpn_1x_coco.pth',  # noqa: E501
+                  {'box AP': 32.8, 'mask AP': 31.0}),
+}
+
 
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
     """Fill every float tensor (BN statistics included) with random values
