@@ -10,6 +10,7 @@ random weights. The backbone part is timm's ``efficientvit_m4`` (7x7
 windows in every stage, as in the official downstream model) under the
 official names, the neck part :class:`reference.OfficialEfficientViTFPN`.
 """
+import json
 import os.path as osp
 import pickle
 import re
@@ -25,8 +26,8 @@ from mmengine.config import Config
 from evit_mm.checkpoint import CheckpointError
 from evit_mm.engine import harden_runtime
 from reference import (OFFICIAL_DETECTORS, OfficialEfficientViTFPN,
-                       official_state_dict,
-                       randomize_, relative_error, timm_features, timm_model)
+                       official_state_dict, relative_error,
+                       timm_features, timm_model)
 from tool_helpers import REPO_ROOT, run_script
 
 CONVERTER = 'tools/model_converters/efficientvit_to_mm.py'
@@ -77,19 +78,23 @@ def _coco_classes():
 
 
 def _well_conditioned_(module: nn.Module, seed: int) -> nn.Module:
-    """Weights of variance 1/fan-in and small random biases."""
+    """Conv weights of variance 1 / (inputs per output), small random
+    biases."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, param in module.named_parameters():
-            if name.endswith('weight'):
-                fan_in = param[0].numel() if not isinstance(
-                    module.get_submodule(name.rsplit('.', 1)[0]),
-                    nn.ConvTranspose2d) else param.shape[0]
-                param.copy_(torch.randn(param.shape, generator=generator) /
-                            fan_in**0.5)
+        for conv in module.modules():
+            if isinstance(conv, nn.ConvTranspose2d):  # kernel == stride
+                fan_in = conv.in_channels
+            elif isinstance(conv, nn.Conv2d):
+                fan_in = conv.weight[0].numel()
             else:
-                param.copy_(torch.randn(param.shape, generator=generator) *
-                            .1)
+                continue
+            conv.weight.copy_(
+                torch.randn(conv.weight.shape, generator=generator) /
+                fan_in**0.5)
+            if conv.bias is not None:
+                conv.bias.copy_(
+                    torch.randn(conv.bias.shape, generator=generator) * .1)
     return module
 
 
@@ -103,12 +108,13 @@ class Official:
         self.neck = _well_conditioned_(
             OfficialEfficientViTFPN(M4_CHANNELS, 256, 5,
                                     **DETECTORS[name]['neck']), seed).eval()
-        heads = randomize_(_detector(name), seed).state_dict()
+        heads = _well_conditioned_(_detector(name), seed).state_dict()
         state = OrderedDict(
             ('backbone.' + k, v)
             for k, v in official_state_dict(self.backbone).items()
             if not k.startswith('head'))
-        state.update(('neck.' + k, v) for k, v in self.neck.state_dict().items())
+        state.update(
+            ('neck.' + k, v) for k, v in self.neck.state_dict().items())
         state.update((k, v) for k, v in heads.items()
                      if not k.startswith(('backbone.', 'neck.')))
         self.state_dict = state
@@ -222,7 +228,6 @@ def _tiny_coco(root) -> str:
     cv2.imwrite(str(root / 'val' / '000000.jpg'), image)
     coco_ids = [i for i in range(1, 91) if i not in (
         12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
-    import json
     (root / 'annotations' / 'val.json').write_text(json.dumps(dict(
         images=[dict(id=1, file_name='000000.jpg', width=128, height=96)],
         annotations=[dict(id=1, image_id=1, category_id=1,

@@ -1,6 +1,8 @@
 """Fitting converted weights into a given EfficientViT backbone or whole
 model, strictly, with a report of what was loaded, resized and left out;
-and the one check of whether a checkpoint fits a model."""
+the one check of whether a checkpoint fits a model; and the load hooks of
+the backbone and the neck, which convert the official layouts and refuse
+any load that leaves one of their tensors at its initialisation."""
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
