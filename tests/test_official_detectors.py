@@ -321,9 +321,23 @@ def _timm_classifier(tmp_path):
     return path, ['timm layout']
 
 
+def _mmpretrain_classifier(tmp_path):
+    """An mmpretrain classifier with the detector's backbone."""
+    path = str(tmp_path / 'classifier.pth')
+    state = OrderedDict(
+        (k, v) for k, v in _detector('retinanet').state_dict().items()
+        if k.startswith('backbone.'))
+    state['head.fc.weight'] = torch.zeros(1000, 384)
+    state['head.fc.bias'] = torch.zeros(1000)
+    torch.save(dict(state_dict=state), path)
+    return path, ['(mmpretrain classifier layout) has no weights for the '
+                  "EfficientViTFPN neck at 'neck.'", "init_cfg=dict("]
+
+
 BAD_FILES = dict(truncated_neck=_truncated_neck,
                  official_without_a_block=_official_without_a_block,
-                 other_arch=_other_arch, timm_classifier=_timm_classifier)
+                 other_arch=_other_arch, timm_classifier=_timm_classifier,
+                 mmpretrain_classifier=_mmpretrain_classifier)
 
 
 @pytest.mark.parametrize('case', sorted(BAD_FILES))
@@ -364,15 +378,29 @@ def test_heads_that_differ_stay_the_users_business(tmp_path, capsys):
         printed.out + printed.err
 
 
+# What tools/test.py says: its fit check (an exact fit) speaks first.
+TOOL_MESSAGES = dict(
+    truncated_neck="does not fit this RetinaNet: missing (2): "
+    "['neck.fpn_convs.2.conv.weight', 'neck.fpn_convs.2.conv.bias']",
+    official_without_a_block='(official release detector layout) does not '
+    "fit the EfficientViT backbone (arch 'm4'): its weights match no preset "
+    "arch; missing (76): ['stages.2.blocks.2.",
+    other_arch="does not fit the EfficientViT backbone (arch 'm4'): it "
+    "looks like arch 'm0'; shape mismatch",
+    timm_classifier='(timm layout) holds weights of another model',
+    mmpretrain_classifier="does not fit this RetinaNet: missing (18): "
+    "['neck.lateral_convs.0.conv.weight'")
+
+
 @pytest.mark.slow
 @pytest.mark.runs('tools/test.py')
 def test_test_tool_refuses_half_loads(tmp_path):
     """``tools/test.py`` in a fresh process names what does not fit."""
     root = _tiny_coco(tmp_path / 'coco')
     for case in sorted(BAD_FILES):
-        path, messages = BAD_FILES[case](tmp_path)
+        path, _ = BAD_FILES[case](tmp_path)
         log = run_script('tools/test.py', _config('retinanet'), path,
                          *_test_tool_options(root, tmp_path / 'work'),
                          returncode=1)
-        assert 'CheckpointError' in log, log[-3000:]
-        assert re.search(r'missing|shape mismatch|has no weights', log)
+        assert f'CheckpointError: {path}' in log, log[-3000:]
+        assert TOOL_MESSAGES[case] in log, log[-3000:]
