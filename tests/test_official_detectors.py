@@ -384,11 +384,11 @@ TOOL_MESSAGES = dict(
     "['neck.fpn_convs.2.conv.weight', 'neck.fpn_convs.2.conv.bias']",
     official_without_a_block='(official release detector layout) does not '
     "fit the EfficientViT backbone (arch 'm4'): its weights match no preset "
-    "arch; missing (76): ['stages.2.blocks.2.",
+    "arch; missing (91): ['stages.2.blocks.2.",
     other_arch="does not fit the EfficientViT backbone (arch 'm4'): it "
     "looks like arch 'm0'; shape mismatch",
     timm_classifier='(timm layout) holds weights of another model',
-    mmpretrain_classifier="does not fit this RetinaNet: missing (18): "
+    mmpretrain_classifier="does not fit this RetinaNet: missing (38): "
     "['neck.lateral_convs.0.conv.weight'")
 
 
