@@ -184,6 +184,8 @@ def test_init_detector_gives_the_official_features(official, capsys):
     assert model.dataset_meta['classes'] == _coco_classes()
 
 
+@pytest.mark.slow
+@pytest.mark.runs(CONVERTER)
 def test_inferencer_load_from_and_converter_load_the_same(official,
                                                           tmp_path):
     """``DetInferencer(weights=FILE)``, a runner's ``load_from=FILE`` and
