@@ -1,7 +1,7 @@
 """Independent references for the tests: the published facts of M0-M5,
-timm's ``efficientvit_mX`` models with random, non-trivial weights, and the
+timm's ``efficientvit_mX`` models with random, non-trivial weights, the
 official (microsoft/Cream) key layout written out from the public model
-definition."""
+definition, and the official detectors' neck (names and computation)."""
 import re
 from collections import OrderedDict
 from typing import Dict, Tuple
