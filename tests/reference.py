@@ -1,7 +1,7 @@
 """Independent references for the tests: the published facts of M0-M5,
-timm's ``efficientvit_mX`` models with random, non-trivial weights, and the
+timm's ``efficientvit_mX`` models with random, non-trivial weights, the
 official (microsoft/Cream) key layout written out from the public model
-definition."""
+definition, and the official detectors' neck (names and computation)."""
 import re
 from collections import OrderedDict
 from typing import Dict, Tuple
@@ -35,6 +35,17 @@ OFFICIAL_WEIGHTS = {
     'm3': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m3.pth',  # noqa: E501
     'm4': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m4.pth',  # noqa: E501
     'm5': 'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/efficientvit_m5.pth',  # noqa: E501
+}
+
+# The official COCO detectors: the "model" links of the Model Zoo tables in
+# microsoft/Cream's EfficientViT/downstream/README.md (same release as the
+# ImageNet weights), and their COCO val2017 AP in the paper (Table 6):
+# {config folder: (file, {metric: AP})}.
+OFFICIAL_DETECTORS = {
+    'retinanet': ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/retinanet_efficientvit_m4_fpn_1x_coco.pth',  # noqa: E501
+                  {'box AP': 32.7}),
+    'mask_rcnn': ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/mask_rcnn_efficientvit_m4_fpn_1x_coco.pth',  # noqa: E501
+                  {'box AP': 32.8, 'mask AP': 31.0}),
 }
 
 
@@ -103,3 +114,82 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     kept apart from ``evit_mm.analysis.numerics`` (code under test)."""
     return ((actual - expected).abs().max() /
             expected.abs().max().clamp_min(1e-12)).item()
+
+
+class OfficialConvModule(nn.Module):
+    """An mmcv ``ConvModule`` as the official detectors build theirs (no
+    norm, no activation): a conv named ``conv``."""
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class OfficialEfficientViTFPN(nn.Module):
+    """The neck of the official COCO detectors, with their names and their
+    computation: ``EfficientViTFPN`` of microsoft/Cream's
+    ``EfficientViT/downstream/efficientvit_fpn.py`` as its RetinaNet and
+    Mask R-CNN configs use it (``start_level=0``, no norm, no activation,
+    nearest top-down path), written out for these tests.
+
+    ``lateral_convs`` (1x1) and ``fpn_convs`` (3x3) per backbone level, then
+    in ``fpn_convs`` the stride-2 extra convs (the first on the last
+    backbone map when ``extra_on_input``); ``extra_trans_convs`` (2x2
+    stride-2 transposed convs chained from the finest lateral) and
+    ``extra_fpn_convs`` (3x3). The transposed maps are listed finest first
+    and ``extra_fpn_convs[i]`` convolves the ``i``-th of that list. Outputs:
+    those levels, then the backbone levels, then the extra one.
+
+    Args:
+        in_channels (list[int]): Channels of the backbone levels.
+        out_channels (int): Channels of every output.
+        num_outs (int): Number of outputs.
+        num_extra_trans_convs (int): Transposed-conv levels.
+        extra_on_input (bool): Make the coarser level with a conv on the
+            last backbone map (RetinaNet); otherwise there must be none.
+    """
+
+    def __init__(self, in_channels, out_channels: int, num_outs: int,
+                 num_extra_trans_convs: int,
+                 extra_on_input: bool = False) -> None:
+        super().__init__()
+        self.lateral_convs = nn.ModuleList(
+            OfficialConvModule(nn.Conv2d(c, out_channels, 1))
+            for c in in_channels)
+        self.fpn_convs = nn.ModuleList(
+            OfficialConvModule(nn.Conv2d(out_channels, out_channels, 3,
+                                         padding=1)) for _ in in_channels)
+        num_coarser = num_outs - len(in_channels) - num_extra_trans_convs
+        assert num_coarser == int(extra_on_input)
+        if extra_on_input:
+            self.fpn_convs.append(
+                OfficialConvModule(nn.Conv2d(in_channels[-1], out_channels,
+                                             3, stride=2, padding=1)))
+        self.extra_trans_convs = nn.ModuleList(
+            OfficialConvModule(nn.ConvTranspose2d(out_channels,
+                                                  out_channels, 2, stride=2))
+            for _ in range(num_extra_trans_convs))
+        self.extra_fpn_convs = nn.ModuleList(
+            OfficialConvModule(nn.Conv2d(out_channels, out_channels, 3,
+                                         padding=1))
+            for _ in range(num_extra_trans_convs))
+        self.extra_on_input = extra_on_input
+
+    def forward(self, inputs):
+        laterals = [conv(x) for conv, x in zip(self.lateral_convs, inputs)]
+        for i in range(len(laterals) - 1, 0, -1):
+            laterals[i - 1] = laterals[i - 1] + nn.functional.interpolate(
+                laterals[i], size=laterals[i - 1].shape[2:], mode='nearest')
+        transposed, source = [], laterals[0]
+        for trans_conv in self.extra_trans_convs:
+            source = trans_conv(source)
+            transposed.insert(0, source)
+        outs = [self.fpn_convs[i](lateral)
+                for i, lateral in enumerate(laterals)]
+        if self.extra_on_input:
+            outs.append(self.fpn_convs[len(laterals)](inputs[-1]))
+        finer = [conv(x) for conv, x in zip(self.extra_fpn_convs, transposed)]
+        return tuple(finer + outs)

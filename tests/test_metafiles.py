@@ -9,7 +9,7 @@ import pytest
 import yaml
 from modelindex.load_model_index import load
 
-from reference import OFFICIAL_WEIGHTS, PAPER_TOP1
+from reference import OFFICIAL_DETECTORS, OFFICIAL_WEIGHTS, PAPER_TOP1
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Config folders that hold no model of the zoo: bases, deployment settings,
@@ -65,16 +65,26 @@ def test_names_and_collections(index):
 
 def test_weights(index):
     """The six classifiers name the official weights with the paper's
-    top-1; no other config has released weights yet (the configs' own
-    tests check that each builds the arch of its name)."""
+    top-1, the M4 RetinaNet and Mask R-CNN the official COCO detectors with
+    the paper's AP; no other config has released weights yet (the configs'
+    own tests check that each builds the arch of its name)."""
     released = []
     for model in index.models:
         arch = re.search(r'efficientvit-(m\d)', model.config).group(1)
         if model.weights is None:
             assert len(model.results) == 0, model.name
             continue
-        released.append(arch)
-        assert model.config.startswith('configs/efficientvit/')
-        assert model.weights == OFFICIAL_WEIGHTS[arch]
-        assert model.results[0].metrics['Top 1 Accuracy'] == PAPER_TOP1[arch]
-    assert sorted(released) == sorted(OFFICIAL_WEIGHTS)
+        folder = model.config.split('/')[1]
+        released.append((folder, arch))
+        if folder == 'efficientvit':
+            assert model.weights == OFFICIAL_WEIGHTS[arch]
+            assert model.results[0].metrics['Top 1 Accuracy'] == \
+                PAPER_TOP1[arch]
+            continue
+        weights, ap = OFFICIAL_DETECTORS[folder]
+        assert model.weights == weights
+        assert {k: v for r in model.results
+                for k, v in r.metrics.items()} == ap
+    assert sorted(released) == sorted(
+        [('efficientvit', arch) for arch in OFFICIAL_WEIGHTS] +
+        [(folder, 'm4') for folder in OFFICIAL_DETECTORS])

@@ -3,7 +3,7 @@ fusion, attention-bias table resizing, and which preset a state dict has.
 Works on state dicts alone; no model class is needed."""
 import re
 from collections import OrderedDict
-from typing import List, Mapping, Optional, Tuple
+from typing import Iterable, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,11 +12,27 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from .io import CheckpointError, StateDict
 
 
+# The layouts :func:`detect_layout` tells apart, in words.
+LAYOUT_NAMES = {
+    'official': 'official ImageNet release',
+    'official_detector': 'official release detector',
+    'timm': 'timm',
+    'evit_mm': 'evit_mm',
+}
+
+
 def detect_layout(state_dict: StateDict) -> str:
-    """``'official'``, ``'timm'`` or ``'evit_mm'`` from the key names."""
+    """The layout of a state dict, from its key names: ``'official'`` (an
+    ImageNet release of microsoft/Cream), ``'official_detector'`` (a COCO
+    release of its downstream code: official backbone names under
+    ``backbone.``, its ``EfficientViTFPN`` names under ``neck.``),
+    ``'timm'`` or ``'evit_mm'``."""
     keys = list(state_dict)
     if any(re.match(r'blocks\d\.', k) for k in keys):
         return 'official'
+    if any(re.match(r'backbone\.blocks\d\.', k) for k in keys) or any(
+            re.match(r'neck\.extra_(trans|fpn)_convs\.', k) for k in keys):
+        return 'official_detector'
     if any(k.startswith('patch_embed.conv1.') for k in keys) or any(
             '.downsample.patchmerge.' in k for k in keys):
         return 'timm'
@@ -85,19 +101,100 @@ def _to_evit_key(key: str, layout: str) -> str:
     return key if key.startswith('head.') else 'backbone.' + key
 
 
+def _indices(keys: Iterable[str], name: str) -> List[int]:
+    """The distinct ``N`` of the keys ``name.N.*``, sorted."""
+    return sorted({
+        int(m.group(1))
+        for k in keys for m in [re.match(rf'{name}\.(\d+)\.', k)] if m
+    })
+
+
+def convert_official_fpn(state_dict: StateDict) -> StateDict:
+    """Rename the weights of the official downstream ``EfficientViTFPN``
+    (no prefix) to evit_mm's. The official neck keeps its coarser extra
+    convs in ``fpn_convs`` after one conv per lateral, calls the
+    transposed convs ``extra_trans_convs`` and their output convs
+    ``extra_fpn_convs``, the latter numbered fine to coarse (output conv
+    ``i`` follows transposed conv ``N-1-i``); evit_mm numbers both from the
+    backbone outwards. Names already in evit_mm's layout are kept.
+    """
+    num_laterals = len(_indices(state_dict, 'lateral_convs'))
+    num_trans = len(_indices(state_dict, 'extra_fpn_convs'))
+
+    def rename(key: str) -> str:
+        match = re.match(r'(fpn_convs|extra_trans_convs|extra_fpn_convs)'
+                         r'\.(\d+)\.(.*)$', key)
+        if match is None:
+            return key
+        name, index, rest = match.group(1), int(match.group(2)), \
+            match.group(3)
+        if name == 'fpn_convs':
+            if index < num_laterals:
+                return key
+            return f'extra_convs.{index - num_laterals}.{rest}'
+        if name == 'extra_trans_convs':
+            return f'trans_convs.{index}.{rest}'
+        return f'trans_fpn_convs.{num_trans - 1 - index}.{rest}'
+
+    return OrderedDict((rename(k), v) for k, v in state_dict.items())
+
+
+def _convert_detector(state_dict: StateDict) -> StateDict:
+    """An official release detector's state dict in evit_mm's names: the
+    backbone renamed as an ImageNet release under ``backbone.``, the neck
+    by :func:`convert_official_fpn`, the (stock mmdet) heads unchanged."""
+    neck = convert_official_fpn(
+        OrderedDict((k[len('neck.'):], v) for k, v in state_dict.items()
+                    if k.startswith('neck.')))
+    converted = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith('backbone.'):
+            converted[_to_evit_key(key[len('backbone.'):], 'official')] = \
+                value
+        elif not key.startswith('neck.'):
+            converted[key] = value
+    converted.update(('neck.' + k, v) for k, v in neck.items())
+    return converted
+
+
 def convert_to_evit(state_dict: StateDict) -> Tuple[StateDict, str]:
     """Convert an official or timm state dict to evit_mm's whole-model names
-    (``backbone.*``, ``head.*``); derived ``attention_bias_idxs`` buffers
-    are dropped. evit_mm state dicts pass through unchanged.
+    (``backbone.*``, ``head.*``; an official release detector's neck to
+    evit_mm's ``neck.*``, its heads kept); derived ``attention_bias_idxs``
+    buffers are dropped. evit_mm state dicts pass through unchanged.
 
     Returns:
         tuple: the converted state dict and the detected layout.
     """
     layout = detect_layout(state_dict)
+    weights = OrderedDict((k, v) for k, v in state_dict.items()
+                          if not k.endswith('attention_bias_idxs'))
+    if layout == 'official_detector':
+        return _convert_detector(weights), layout
     converted = OrderedDict(
-        (_to_evit_key(k, layout), v) for k, v in state_dict.items()
-        if not k.endswith('attention_bias_idxs'))
+        (_to_evit_key(k, layout), v) for k, v in weights.items())
     return converted, layout
+
+
+def describe_checkpoint(keys: Iterable[str]) -> Optional[str]:
+    """What a checkpoint is, in words, from some of its key names (as a
+    model being loaded sees them: nested files keep their top-level key);
+    None when the names do not tell.
+
+    Args:
+        keys (Iterable[str]): Key names of the checkpoint's state dict.
+    """
+    keys = list(keys)
+    if 'model' in keys:  # the ImageNet releases' {'model': state_dict}
+        return LAYOUT_NAMES['official']
+    layout = detect_layout(dict.fromkeys(keys))
+    if layout != 'evit_mm':
+        return LAYOUT_NAMES[layout]
+    for prefix, kind in (('head.', 'mmpretrain classifier'),
+                         ('decode_head.', 'mmseg segmentor')):
+        if any(k.startswith(prefix) for k in keys):
+            return kind
+    return None
 
 
 # The eps of every BatchNorm in EfficientViT: PyTorch's default, which the

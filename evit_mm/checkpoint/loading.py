@@ -1,14 +1,17 @@
 """Fitting converted weights into a given EfficientViT backbone or whole
 model, strictly, with a report of what was loaded, resized and left out;
-and the one check of whether a checkpoint fits a model."""
+the one check of whether a checkpoint fits a model; and the load hooks of
+the backbone and the neck, which convert the official layouts and refuse
+any load that leaves one of their tensors at its initialisation."""
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from .convert import (convert_to_evit, fuse_state_dict, guess_arch,
-                      resize_attention_biases)
+from .convert import (LAYOUT_NAMES, convert_official_fpn, convert_to_evit,
+                      describe_checkpoint, detect_layout, fuse_state_dict,
+                      guess_arch, resize_attention_biases)
 from .io import (CheckpointError, MapLocation, StateDict, extract_state_dict,
                  read_checkpoint)
 
@@ -111,6 +114,17 @@ def _select_backbone(state_dict: StateDict, prefix: Optional[str],
     return selected, len(state_dict) - len(selected)
 
 
+def _fit_backbone_weights(weights: StateDict,
+                          target: StateDict) -> Tuple[StateDict, List[str]]:
+    """Backbone weights made to fit the backbone (state dict ``target``):
+    fused when it is fused (``deploy``) and they are not, attention-bias
+    tables resized to its windows. Returns them and the resized keys."""
+    if any(k.endswith('.bn.running_var') for k in weights) and not any(
+            k.endswith('.bn.running_var') for k in target):
+        weights = fuse_state_dict(weights)
+    return weights, _resize_tables(weights, target)
+
+
 def load_backbone_checkpoint(backbone: nn.Module,
                              filename: str,
                              prefix: Optional[str] = None,
@@ -146,10 +160,7 @@ def load_backbone_checkpoint(backbone: nn.Module,
         extract_state_dict(read_checkpoint(filename, map_location)))
     weights, dropped = _select_backbone(state_dict, prefix, filename)
     target = backbone.state_dict()
-    if any(k.endswith('.bn.running_var') for k in weights) and not any(
-            k.endswith('.bn.running_var') for k in target):
-        weights = fuse_state_dict(weights)
-    resized = _resize_tables(weights, target)
+    weights, resized = _fit_backbone_weights(weights, target)
     arch = getattr(backbone, 'arch', None)
     check_fit(weights, target, f'{filename} ({layout} layout)',
               f'the EfficientViT backbone (arch {arch!r})',
@@ -194,3 +205,114 @@ def adapt_model_state_dict(state_dict: dict, prefix: str,
             f'Converted a {layout} checkpoint to evit_mm names while '
             'loading.',
             logger='current')
+
+
+# Checkpoints that hold a classifier: they start a backbone, not a detector
+# or segmentor.
+_CLASSIFIER_KINDS = (LAYOUT_NAMES['official'], LAYOUT_NAMES['timm'],
+                     'mmpretrain classifier')
+
+
+def check_loaded_part(weights: Mapping,
+                      target: Mapping,
+                      part: str,
+                      seen_keys: Iterable[str],
+                      presets: Optional[Mapping[str, dict]] = None,
+                      arch: Optional[str] = None) -> None:
+    """Refuse weights that would leave any tensor of a model part at its
+    initialisation: missing from the checkpoint, or of another shape. Extra
+    tensors alone are no error (the loaders report them).
+
+    Args:
+        weights (Mapping): The part's tensors in the checkpoint, named as in
+            ``target``.
+        target (Mapping): The part's state dict.
+        part (str): The part, for the message (``"the EfficientViTFPN neck
+            at 'neck.'"``).
+        seen_keys (Iterable[str]): Key names of the checkpoint, as many as
+            are known, to name its layout
+            (:func:`~evit_mm.checkpoint.describe_checkpoint`).
+        presets (Mapping[str, dict], optional): Arch presets, as in
+            :func:`check_fit`.
+        arch (str, optional): The part's arch, as in :func:`check_fit`.
+
+    Raises:
+        CheckpointError: naming the part, the tensors that do not fit and,
+            where the key names tell, the checkpoint's layout.
+    """
+    # BatchNorm fills in a missing batch counter itself (as mmengine says).
+    needed = {
+        k: v
+        for k, v in target.items()
+        if k in weights or not k.endswith('num_batches_tracked')
+    }
+    if all(k in weights and weights[k].shape == v.shape
+           for k, v in needed.items()):
+        return
+    kind = describe_checkpoint(seen_keys)
+    source = 'The checkpoint' + (f' ({kind} layout)' if kind else '')
+    if not weights:
+        advice = ' It holds a classifier: give it to the backbone as ' \
+            "init_cfg=dict(type='Pretrained', checkpoint=FILE)." \
+            if kind in _CLASSIFIER_KINDS else ''
+        raise CheckpointError(
+            f'{source} has no weights for {part}: all its {len(needed)} '
+            f'tensors would stay at their initialisation.{advice}')
+    check_fit(weights, needed, source, part, presets=presets, arch=arch)
+
+
+def _take(state_dict: dict, prefix: str) -> StateDict:
+    """Remove the entries under ``prefix`` from ``state_dict``; them, with
+    the prefix stripped."""
+    own = [k for k in state_dict if k.startswith(prefix)]
+    return OrderedDict((k[len(prefix):], state_dict.pop(k)) for k in own)
+
+
+def backbone_load_pre_hook(backbone: nn.Module, state_dict: dict,
+                           prefix: str, local_metadata: dict, strict: bool,
+                           missing_keys: List[str],
+                           unexpected_keys: List[str],
+                           error_msgs: List[str]) -> None:
+    """Load-state-dict pre-hook of the EfficientViT backbone, so that every
+    loader (``torch.nn.Module.load_state_dict`` and mmengine's
+    ``load_state_dict``, strict or not: ``load_from``, ``tools/test.py``,
+    ``init_detector``, the inferencers) loads it completely or not at all.
+
+    Its weights in ``state_dict`` are rewritten in place: official and timm
+    names (also under a detector's ``backbone.``, as in the official
+    release detectors) become evit_mm's, derived ``attention_bias_idxs``
+    buffers are dropped, attention-bias tables are resized to the windows,
+    unfused weights are fused for a fused backbone. Then every backbone
+    tensor must be there with its shape (:func:`check_loaded_part`).
+    """
+    raw = _take(state_dict, prefix)
+    weights = raw
+    if detect_layout(raw) in ('official', 'timm'):
+        converted, _ = convert_to_evit(raw)
+        weights = OrderedDict(
+            (k[len('backbone.'):] if k.startswith('backbone.') else k, v)
+            for k, v in converted.items())
+    target = backbone.state_dict()
+    weights, _ = _fit_backbone_weights(weights, target)
+    check_loaded_part(
+        weights, target,
+        f'the EfficientViT backbone (arch {backbone.arch!r}) at {prefix!r}',
+        [prefix + k for k in raw] + unexpected_keys,
+        presets=backbone.arch_zoo, arch=backbone.arch)
+    state_dict.update((prefix + k, v) for k, v in weights.items())
+
+
+def fpn_load_pre_hook(neck: nn.Module, state_dict: dict, prefix: str,
+                      local_metadata: dict, strict: bool,
+                      missing_keys: List[str], unexpected_keys: List[str],
+                      error_msgs: List[str]) -> None:
+    """Load-state-dict pre-hook of ``EfficientViTFPN``, as
+    :func:`backbone_load_pre_hook`: the official downstream neck's names
+    are converted (:func:`~evit_mm.checkpoint.convert_official_fpn`), and
+    every neck tensor must be there with its shape."""
+    raw = _take(state_dict, prefix)
+    weights = convert_official_fpn(raw)
+    check_loaded_part(weights, neck.state_dict(),
+                      f'the EfficientViTFPN neck at {prefix!r}',
+                      [prefix + k for k in raw] + unexpected_keys)
+    state_dict.update((prefix + k, v) for k, v in weights.items())

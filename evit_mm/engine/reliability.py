@@ -27,7 +27,8 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 
-from ..checkpoint import (CheckpointError, check_fit, extract_state_dict,
+from ..checkpoint import (LAYOUT_NAMES, CheckpointError, check_fit,
+                          convert_to_evit, detect_layout, extract_state_dict,
                           read_checkpoint)
 from .quiet import FILE_CLIENT_DEPRECATION, drop_logged
 
@@ -133,6 +134,9 @@ def check_checkpoint_fits(model, checkpoint: dict, filename: str,
                           strict: bool) -> None:
     """Refuse a checkpoint that does not belong to ``model``.
 
+    An official release detector's names are compared as the backbone and
+    the neck will load them (:func:`~evit_mm.checkpoint.convert_to_evit`).
+
     Args:
         model (nn.Module): The (unwrapped) model about to get the weights.
         checkpoint (dict): The checkpoint as read.
@@ -148,6 +152,11 @@ def check_checkpoint_fits(model, checkpoint: dict, filename: str,
             like.
     """
     weights = extract_state_dict(checkpoint)
+    layout = detect_layout(weights)
+    if layout == 'official_detector':  # as the backbone and neck load it
+        weights, _ = convert_to_evit(weights)
+    if layout != 'evit_mm':
+        filename = f'{filename} ({LAYOUT_NAMES[layout]} layout)'
     name = f'this {type(model).__name__}'
     check_fit(weights, model.state_dict(), filename, name, problems=())
     backbone = getattr(model, 'backbone', None)

@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint import adapt_model_state_dict, load_backbone_checkpoint
+from ...checkpoint import (adapt_model_state_dict, backbone_load_pre_hook,
+                           load_backbone_checkpoint)
 from ..layers import (EfficientViTBlock, PatchEmbed, StageDownsample,
                       fuse_conv_bn)
 
@@ -212,6 +213,10 @@ class EfficientViT(BaseModule):
                     with_cp=with_cp,
                     deploy=deploy))
         self._freeze_stages()
+        # Every loader (load_from, tools/test.py, init_detector, the
+        # inferencers) converts official and timm names and loads the whole
+        # backbone or fails.
+        self.register_load_state_dict_pre_hook(backbone_load_pre_hook)
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):

@@ -9,6 +9,8 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
+from ...checkpoint import fpn_load_pre_hook
+
 _EXTRA_SOURCES = ('on_input', 'on_lateral', 'on_output')
 
 
@@ -135,6 +137,9 @@ class EfficientViTFPN(BaseModule):
                     i == 0 and self.add_extra_convs == 'on_input') \
                     else out_channels
                 self.extra_convs.append(conv(first_in, 3, stride=2))
+        # Every loader takes the official release's neck names and loads
+        # the whole neck or fails.
+        self.register_load_state_dict_pre_hook(fpn_load_pre_hook)
 
     @staticmethod
     def _check_in_channels(in_channels: Sequence[int]) -> List[int]:
