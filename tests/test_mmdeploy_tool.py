@@ -4,7 +4,9 @@ deploy config and the model config's path, mmdeploy imported first, the
 export in a spawned process), run in a fresh interpreter with nothing of
 evit_mm but what the model config's ``custom_imports`` brings. The
 ``end2end.onnx`` it writes runs in ONNX Runtime behind mmdeploy's own
-backend model and agrees with PyTorch on a 517x333 image."""
+backend model and agrees with PyTorch on a 517x333 image: the detector's
+and the classifier's predictions, the segmentor's label map as the graph
+gives it."""
 import os
 import os.path as osp
 import subprocess
@@ -86,12 +88,11 @@ def mmdeploy_export(tmp_path, config: str, deploy_cfg: str, model,
     return work_dir
 
 
-def check_mmdeploy_tool(tmp_path, config: str, task: str, model,
-                        img: str, compare) -> None:
+def exported(tmp_path, config: str, task: str, model, img: str):
     """Export with mmdeploy's own path and the project's ONNX Runtime deploy
-    config of ``task``, then ``compare`` the prediction of mmdeploy's ONNX
-    Runtime backend model with PyTorch's on ``img``, both from mmdeploy's
-    pre-processing."""
+    config of ``task``; return mmdeploy's ONNX Runtime backend model of
+    ``end2end.onnx``, the PyTorch model of the same checkpoint and the data
+    of ``img``, from mmdeploy's pre-processing."""
     from mmdeploy.apis import build_task_processor
     deploy_cfg = osp.join(deploy_configs_dir(),
                           f'{task}_onnxruntime_dynamic.py')
@@ -108,6 +109,14 @@ def check_mmdeploy_tool(tmp_path, config: str, task: str, model,
     reference = build_from_config(
         config, str(tmp_path / 'model.pth'),
         preprocessor and {'model.data_preprocessor': preprocessor})
+    return backend, reference, data
+
+
+def check_predictions(tmp_path, config: str, task: str, model, img: str,
+                      compare) -> None:
+    """``compare`` the prediction of the deployed model with PyTorch's on
+    ``img``, post-processing included (:func:`exported`)."""
+    backend, reference, data = exported(tmp_path, config, task, model, img)
     with torch.no_grad():
         expected = reference.test_step(data)[0]
         actual = backend.test_step(data)[0]
@@ -120,16 +129,33 @@ def test_mmdeploy_tool_exports_rtmdet_m0(tmp_path):
     config = variant(tmp_path, *RTMDET_M0)
     img = image(tmp_path)
     model = rtmdet_with_boxes(config, [img])
-    check_mmdeploy_tool(tmp_path, config, 'detection', model, img,
-                        detections_match(model.bbox_head.test_cfg.score_thr))
+    check_predictions(tmp_path, config, 'detection', model, img,
+                      detections_match(model.bbox_head.test_cfg.score_thr))
 
 
 @pytest.mark.slow
 def test_mmdeploy_tool_exports_segformer_m0(tmp_path):
+    """The graph's label map (argmax in the graph, at the network input's
+    size: 795x512) against the argmax of PyTorch's logits at that size.
+    After the graph, mmdeploy resizes the labels to the image (nearest),
+    where mmseg resizes the logits (bilinear) before the argmax: the two
+    differ along label borders by design, whatever the graph."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     img = image(tmp_path)
     model = segmentor_with_spread_logits(SEGFORMER_M0, [img])
-    check_mmdeploy_tool(tmp_path, SEGFORMER_M0, 'segmentation', model, img,
-                        label_maps_match)
+    backend, reference, data = exported(tmp_path, SEGFORMER_M0,
+                                        'segmentation', model, img)
+    with torch.no_grad():
+        batch = reference.data_preprocessor(data, False)
+        logits = reference.encode_decode(
+            batch['inputs'], [s.metainfo for s in batch['data_samples']])
+        inputs = backend.data_preprocessor(data, False)['inputs']
+        labels = backend.wrapper(dict(input=inputs))['output']
+    assert labels.shape[2:] == inputs.shape[2:] == (512, 795)
+    label_maps_match(
+        SegDataSample(pred_sem_seg=PixelData(data=logits.argmax(1)[0:1])),
+        SegDataSample(pred_sem_seg=PixelData(data=labels[0])))
 
 
 @pytest.mark.slow
@@ -137,8 +163,8 @@ def test_mmdeploy_tool_exports_classifier_m0(tmp_path):
     img = image(tmp_path)
     torch.manual_seed(0)
     model = randomize_(build_from_config(CLASSIFIER_M0))
-    check_mmdeploy_tool(tmp_path, CLASSIFIER_M0, 'classification', model,
-                        img, scores_match)
+    check_predictions(tmp_path, CLASSIFIER_M0, 'classification', model, img,
+                      scores_match)
 
 
 def test_evit_mm_registers_its_exporter_only_beside_mmdeploy(tmp_path):
