@@ -33,7 +33,6 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 from unittest import mock
 
 import numpy as np
-import torch
 
 from ..datasets.images import ImageError, check_image
 from .work_dir import (BACKENDS, DEPLOY_CFG_FILE, GRAPH_PADDING,
