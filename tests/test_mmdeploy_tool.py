@@ -7,6 +7,7 @@ evit_mm but what the model config's ``custom_imports`` brings. The
 backend model and agrees with PyTorch on a 517x333 image: the detector's
 and the classifier's predictions, the segmentor's label map as the graph
 gives it."""
+import copy
 import os
 import os.path as osp
 import subprocess
@@ -117,9 +118,11 @@ def check_predictions(tmp_path, config: str, task: str, model, img: str,
     """``compare`` the prediction of the deployed model with PyTorch's on
     ``img``, post-processing included (:func:`exported`)."""
     backend, reference, data = exported(tmp_path, config, task, model, img)
+    # Each gets its own copy: the models write their predictions into the
+    # data samples they are given.
     with torch.no_grad():
-        expected = reference.test_step(data)[0]
-        actual = backend.test_step(data)[0]
+        expected = reference.test_step(copy.deepcopy(data))[0]
+        actual = backend.test_step(copy.deepcopy(data))[0]
     assert actual.ori_shape == expected.ori_shape == (HEIGHT, WIDTH)
     compare(expected, actual)
 
