@@ -13,10 +13,22 @@ mmengine's loaders of URLs and model-zoo names read with
 ``weights_only=True``
 (:func:`evit_mm.checkpoint.register_safe_download_loaders`), so a
 downloaded pickle cannot run code.
+
+In a process that has imported mmdeploy (its ``tools/deploy.py`` loads a
+config whose ``custom_imports`` brings evit_mm), it also registers
+evit_mm's rewriters in mmdeploy's registry
+(:func:`evit_mm.deploy.mmdeploy_plugin.register_rewriters`); mmdeploy
+applies them only to its own exports.
 """
+import sys
+
 from . import datasets, hooks, models, visualization  # noqa: F401
 from .checkpoint import register_safe_download_loaders, register_safe_globals
 from .version import __version__  # noqa: F401
 
 register_safe_globals()
 register_safe_download_loaders()
+
+if 'mmdeploy' in sys.modules:
+    from .deploy.mmdeploy_plugin import register_rewriters
+    register_rewriters()

@@ -18,8 +18,7 @@ from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
                                             DeployError,
                                             deploy_config, deploy_model,
                                             deploy_task,
-                                            private_fx_wrap_bookkeeping,
-                                            torchscript_onnx_export)
+                                            private_fx_wrap_bookkeeping)
 from evit_mm.deploy import build_from_config  # noqa: E402
 from evit_mm.deploy.work_dir import Deployment  # noqa: E402
 from reference import randomize_, relative_error  # noqa: E402
@@ -493,11 +492,16 @@ def test_each_config_gets_a_dynamic_deploy_config(config, task):
 
 def test_mmdeploy_exports_with_the_torchscript_exporter(tmp_path):
     """torch.onnx.export defaults to the dynamo exporter (which needs
-    onnxscript and skips mmdeploy's rewriters); inside the context a call
-    without ``dynamo=`` gets ``dynamo=False``, and only there."""
+    onnxscript and skips mmdeploy's rewriters); inside mmdeploy's rewriter
+    context a call without ``dynamo=`` gets ``dynamo=False``, and only
+    there."""
+    from mmdeploy.core import RewriterContext
+
+    from evit_mm.deploy.mmdeploy_plugin import register_rewriters
+    register_rewriters()
     calls = []
     with mock_export(calls):
-        with torchscript_onnx_export():
+        with RewriterContext(cfg={}, backend='onnxruntime'):
             torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),
                               str(tmp_path / 'a.onnx'))
             torch.onnx.export(torch.nn.ReLU(), (torch.ones(1), ),

@@ -8,7 +8,8 @@ Fixes for this stack, each scoped to the calls made here:
 * torch >= 2.9 exports with the dynamo exporter unless ``dynamo=False``;
   mmdeploy calls ``torch.onnx.export`` without the argument, and its
   rewriters only work with the TorchScript exporter; its RoIAlign symbolic
-  imports a helper torch removed (:func:`torchscript_onnx_export`).
+  imports a helper torch removed (:mod:`evit_mm.deploy.exporter`, a
+  rewriter that mmdeploy's own tools get too).
 * mmdeploy's rewriter context counts the functions ``torch.fx.wrap``
   registered on entry and pops the surplus by position on exit; torch
   2.14 keeps them in a dict, so a module with ``torch.fx.wrap`` imported
@@ -32,7 +33,6 @@ from typing import Iterator, Optional, Sequence, Tuple, Union
 from unittest import mock
 
 import numpy as np
-import torch
 
 from ..datasets.images import ImageError, check_image
 from .work_dir import (BACKENDS, DEPLOY_CFG_FILE, GRAPH_PADDING,
@@ -123,32 +123,6 @@ def move_padding_into_graph(model_cfg, deploy_cfg) -> None:
         deploy_cfg.codebase_config[GRAPH_PADDING] = dict(
             size_divisor=divisor, value=preprocessor.get('pad_value', 0))
         preprocessor['pad_size_divisor'] = 1
-
-
-def _cast_long(g, value, non_blocking: bool):
-    """ONNX ``Cast`` to int64: the ``_cast_Long`` helper that torch 2.14's
-    ``symbolic_opset9`` no longer has and mmdeploy's RoIAlign symbolic
-    imports."""
-    return g.op('Cast', value, to_i=7)  # onnx.TensorProto.INT64
-
-
-@contextlib.contextmanager
-def torchscript_onnx_export() -> Iterator[None]:
-    """Within the context, ``torch.onnx.export`` uses the TorchScript
-    exporter (``dynamo=False``) unless the caller chooses otherwise: the
-    exporter mmdeploy's symbolic rewriters are written for; and
-    ``torch.onnx.symbolic_opset9._cast_Long`` exists again for them."""
-    from torch.onnx import symbolic_opset9
-    export = torch.onnx.export
-
-    def torchscript_export(*args, **kwargs):
-        kwargs.setdefault('dynamo', False)
-        return export(*args, **kwargs)
-
-    with mock.patch.object(torch.onnx, 'export', torchscript_export), \
-            mock.patch.object(symbolic_opset9, '_cast_Long', _cast_long,
-                              create=True):
-        yield
 
 
 @contextlib.contextmanager
@@ -275,9 +249,10 @@ def deploy_model(config: str,
     from .builder import build_from_config
     from ..engine import check_checkpoint_fits
     from ..engine.outputs import OutputPathError, ensure_writable_dir
-    from . import rewriters  # noqa: F401  (registers them in mmdeploy)
     from .backends import onnx_to_openvino
+    from .mmdeploy_plugin import register_rewriters
 
+    register_rewriters()
     if backend not in BACKENDS:
         raise DeployError(f'unsupported backend {backend!r}: allowed are '
                           f'{", ".join(BACKENDS)}.')
@@ -303,7 +278,7 @@ def deploy_model(config: str,
         # traces with (an array loader for an array image).
         deploy_cfg.dump(osp.join(staging, DEPLOY_CFG_FILE))
         model_cfg.dump(osp.join(staging, MODEL_CFG_FILE))
-        with torchscript_onnx_export(), private_fx_wrap_bookkeeping():
+        with private_fx_wrap_bookkeeping():
             torch2onnx(example, staging, ONNX_FILE, deploy_cfg,
                        copy.deepcopy(model_cfg), checkpoint, device='cpu')
         if backend == 'openvino':
