@@ -7,6 +7,7 @@ mmdeploy does) against mmdet's ``inference_detector``, mmseg's
 quickstart model and the real-time RTMDet-M0, each deployed once to ONNX
 Runtime. Seeded random weights, set so that boxes and labels are present
 (test_deploy.py)."""
+import glob
 import os.path as osp
 import re
 
@@ -42,7 +43,6 @@ RTMDET_M0 = 'rtmdet/rtmdet_efficientvit-m0_8xb32-300e_coco.py'
 
 
 def test_every_quickstart_model_is_compared():
-    import glob
     shipped = {osp.basename(path) for path in glob.glob(
         osp.join(CONFIGS, 'quickstart', '*.py'))}
     assert shipped == {*RETINANETS, *RTMDETS, *SEGMENTORS, CLASSIFIER}
