@@ -10,6 +10,7 @@ import re
 import pytest
 
 from seg_helpers import load_config
+from test_det_configs import _unscoped
 from tool_helpers import REPO_ROOT
 
 # mmdeploy's own configs: not models.
@@ -34,13 +35,6 @@ def test_the_configs_are_found():
     assert RTMDET_M0 in NAMED
 
 
-def _without_scope(pipeline):
-    """``pipeline`` without the ``_scope_`` keys mmengine adds to the
-    transforms of a variable inherited from a toolbox's base."""
-    return [{k: v for k, v in step.items() if k != '_scope_'}
-            for step in pipeline]
-
-
 @pytest.mark.parametrize('path', NAMED)
 def test_auto_scale_lr_base_is_the_named_batch(path):
     gpus, per_gpu = map(int,
@@ -62,8 +56,10 @@ def test_every_trainable_config_takes_auto_scale_lr(path):
 def test_top_level_test_pipeline_is_the_test_dataloaders(path):
     cfg = load_config(osp.join(REPO_ROOT, path))
     if 'test_dataloader' in cfg:
-        assert _without_scope(cfg.test_pipeline) == \
-            _without_scope(cfg.test_dataloader.dataset.pipeline)
+        # _scope_: added to the transforms of a variable inherited from a
+        # toolbox's base
+        assert _unscoped(cfg.test_pipeline) == \
+            _unscoped(cfg.test_dataloader.dataset.pipeline)
 
 
 def test_rtmdet_auto_scale_lr_on_one_process(tmp_path):
