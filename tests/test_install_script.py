@@ -1,8 +1,10 @@
 """tools/install.sh's decisions, run as bash functions in isolation (the
 script, sourced, only defines them): nothing is installed."""
+import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -116,3 +118,101 @@ def test_install_into_an_existing_environment_changes_nothing(command):
     assert len(would) == 1, result.stdout[-2000:]
     packages = would[0].split()[2:]
     assert len(packages) == 1 and packages[0].startswith('evit_mm-'), would
+
+
+# A stand-in for ``$PYTHON -m pip``: every call is logged; ``download``
+# puts the tiny mmcv sdist where it is asked; ``install --only-binary`` finds
+# no wheel; ``install .`` (the build) checks what install.sh prepared and
+# marks mmcv as built.
+FAKE_PIP = '''\
+import json, os, shutil, sys
+state = os.environ['FAKE_PIP_STATE']
+args = sys.argv[1:]
+with open(os.path.join(state, 'calls.jsonl'), 'a') as log:
+    log.write(json.dumps({'args': args, 'cwd': os.getcwd()}) + '\\n')
+if args[0] == 'download':
+    dest = args[args.index('-d') + 1]
+    shutil.copy(os.environ['FAKE_MMCV_SDIST'], dest)
+elif args[0] == 'install' and '--only-binary' in args:
+    sys.exit('ERROR: No matching distribution found for mmcv==2.1.0')
+elif args[0] == 'install' and args[-1] == '.':
+    if os.environ.get('FAKE_BUILD_FAILS'):
+        sys.exit('error: command g++ failed with exit code 1')
+    setup = open('setup.py').read()
+    assert '-std=c++20' in setup and '-std=c++17' not in setup, setup
+    assert os.environ['MMCV_WITH_OPS'] == '1'
+    open(os.path.join(state, 'built'), 'w').close()
+'''
+
+STUB_TORCH = """\
+__version__ = '2.14.1+cpu'
+
+
+class cuda:
+    is_available = staticmethod(lambda: False)
+"""
+
+
+def _mmcv_sdist(folder):
+    """A tarball laid out like mmcv 2.1.0's sdist, with two sources."""
+    root = folder / 'mmcv-2.1.0'
+    (root / 'mmcv' / 'ops' / 'csrc' / 'pytorch' / 'cpu').mkdir(parents=True)
+    (root / 'setup.py').write_text("extra_compile_args = ['-std=c++17']\n")
+    (root / 'mmcv' / 'ops' / 'csrc' / 'pytorch' / 'nms.cpp').write_text('')
+    (root / 'mmcv' / 'ops' / 'csrc' / 'pytorch' / 'cpu' / 'nms.cpp') \
+        .write_text('')
+    sdist = folder / 'mmcv-2.1.0.tar.gz'
+    with tarfile.open(sdist, 'w:gz') as tar:
+        tar.add(root, arcname='mmcv-2.1.0')
+    return sdist
+
+
+@pytest.mark.parametrize('build_fails', [False, True])
+def test_mmcv_built_from_source_end_to_end(tmp_path, build_fails):
+    """``main`` with no prebuilt mmcv wheel, under the script's own shell
+    options (set -euo pipefail), to the shell's exit: pip and torch are
+    stand-ins, and the two probes of the installed packages (``missing``,
+    ``mmcv_ok``) answer from what the stand-in pip did. Whether the build
+    works or fails, the build folder is gone at the end and the exit status
+    is the script's own."""
+    state = tmp_path / 'state'
+    state.mkdir()
+    (tmp_path / 'fake_pip.py').write_text(FAKE_PIP)
+    # torch as installed here (2.14.1, no CUDA), without its import time
+    stubs = tmp_path / 'stubs'
+    for name, text in (('torch', STUB_TORCH), ('torchvision', '')):
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / '__init__.py').write_text(text)
+    python = tmp_path / 'python'
+    python.write_text(
+        '#!/bin/sh\n'
+        'if [ "$1" = -m ] && [ "$2" = pip ]; then shift 2; exec '
+        f'{sys.executable} {tmp_path / "fake_pip.py"} "$@"; fi\n'
+        f'PYTHONPATH={stubs} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    probes = (f'missing() {{ [ -e {state}/built ] || echo mmcv; }}; '
+              f'mmcv_ok() {{ [ -e {state}/built ]; }}; ')
+    result = _bash(probes + 'main', PYTHON=str(python), PROGRESS_EVERY='1',
+                   PIP_FIND_LINKS='', FAKE_PIP_STATE=str(state),
+                   FAKE_MMCV_SDIST=str(_mmcv_sdist(tmp_path)),
+                   FAKE_BUILD_FAILS='1' if build_fails else '')
+    assert '[install] building mmcv 2.1.0 from source' in result.stdout
+    if build_fails:
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            'error: command g++ failed with exit code 1',
+            'install.sh: building mmcv failed; see the compiler output '
+            'above.']
+    else:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stderr == '', result.stderr
+        assert result.stdout.splitlines()[-1].startswith('[install] done in ')
+    calls = [json.loads(line)
+             for line in (state / 'calls.jsonl').read_text().splitlines()]
+    download = calls[[c['args'][0] for c in calls].index('download')]
+    src = download['args'][download['args'].index('-d') + 1]
+    build = [c for c in calls if c['args'][-1] == '.']
+    assert [c['cwd'] for c in build] == [os.path.join(src, 'mmcv-2.1.0')]
+    assert not os.path.exists(src)  # the build folder is removed at exit
+    # a failed build stops there; a good one goes on to the toolboxes
+    assert calls[-1]['args'][-1] == ('.' if build_fails else 'mmdeploy==1.3.1')

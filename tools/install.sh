@@ -175,10 +175,13 @@ confirm() {
 }
 
 build_mmcv() {
-  local src watcher total
+  local src watcher total cleanup
   log "building mmcv 2.1.0 from source against torch $TORCH_VERSION"
   src=$(mktemp -d)
-  trap 'rm -rf "$src"' EXIT
+  # The trap runs at the script's exit, where this function's locals are
+  # gone (and unset under set -u): it carries the folder's name itself.
+  printf -v cleanup 'rm -rf -- %q' "$src"
+  trap "$cleanup" EXIT
   "$PYTHON" -m pip download -q --no-deps --no-binary :all: "mmcv==2.1.0" -d "$src"
   tar xzf "$src"/mmcv-2.1.0.tar.gz -C "$src"
   # torch >= 2.14 headers require C++20; mmcv's setup.py hard-codes C++17.

@@ -28,6 +28,17 @@ quickstart_train_dataloader = dict(
             dict(type='RandomFlip', prob=0.5),
             dict(type='PackDetInputs')
         ]))
+# Also the configs' top-level test_pipeline, which mmdeploy and mmdet's
+# inference APIs read.
+quickstart_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=quickstart_image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
 quickstart_val_dataloader = dict(
     batch_size=8,
     num_workers=1,
@@ -36,15 +47,7 @@ quickstart_val_dataloader = dict(
         metainfo=quickstart_metainfo,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=quickstart_image_size, keep_ratio=True),
-            dict(type='LoadAnnotations', with_bbox=True),
-            dict(
-                type='PackDetInputs',
-                meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                           'scale_factor'))
-        ]))
+        pipeline=quickstart_test_pipeline))
 quickstart_evaluator = dict(
     ann_file=quickstart_data_root + 'annotations/instances_val.json')
 

@@ -12,3 +12,5 @@ model = dict(
         out_indices=(1, 2, 4, 6),
         norm_cfg=dict(type='SyncBN', requires_grad=True)),
     neck=dict(in_channels=[24, 32, 96, 320]))
+# --auto-scale-lr: the recipe's lr is for 4 GPUs x 4 images.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -7,3 +7,5 @@ model = dict(
     pretrained='open-mmlab://resnet18_v1c',
     backbone=dict(depth=18),
     neck=dict(in_channels=[64, 128, 256, 512]))
+# --auto-scale-lr: the recipe's lr is for 4 GPUs x 4 images.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -25,6 +25,7 @@ model = dict(
 
 train_dataloader = dict(_base_.quickstart_train_dataloader, batch_sampler=None)
 val_dataloader = test_dataloader = _base_.quickstart_val_dataloader
+test_pipeline = _base_.quickstart_test_pipeline
 val_evaluator = test_evaluator = _base_.quickstart_evaluator
 optim_wrapper = _base_.quickstart_optim_wrapper
 param_scheduler = _base_.quickstart_param_scheduler

@@ -9,3 +9,6 @@ _base_ = [
 
 model = _base_.efficientvit_rtmdet
 optim_wrapper = _base_.efficientvit_rtmdet_optim_wrapper
+# --auto-scale-lr: the recipe's lr is for 8 GPUs x 32 images (mmdet's
+# schedule, inherited, says 16).
+auto_scale_lr = dict(base_batch_size=256)
