@@ -12,6 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.flop_counter import FlopCounterMode
 
 from evit_mm.models import EfficientViT
+from evit_mm.models.layers import Residual
 from reference import (ARCHS, randomize_, relative_error, timm_features,
                        timm_model)
 
@@ -133,6 +134,39 @@ def test_stages_after_the_last_output_are_neither_run_nor_trained():
         unused = name.startswith('stages.2.')
         assert param.requires_grad != unused, name
         assert (param.grad is None) == unused, name
+
+
+def test_forward_hooks_keep_residual_branch_outputs():
+    """Feature extraction: forward hooks on every residual branch keep the
+    branch outputs (no copies, without autograd). After the whole forward
+    they still hold what the branch computes from its input, recomputed
+    afterwards, and each residual's output is its input plus that."""
+    model = randomize_(EfficientViT('m0', embed_out_strides=(8, ))).eval()
+    residuals = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, Residual)
+    }
+    inputs, kept = {}, {}
+    handles = []
+    for name, residual in residuals.items():
+        handles.append(
+            residual.register_forward_pre_hook(
+                lambda mod, args, name=name: inputs.__setitem__(
+                    name, args[0])))
+        handles.append(
+            residual.branch.register_forward_hook(
+                lambda mod, args, out, name=name: kept.__setitem__(name, out)))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 96, 128))
+        for handle in handles:
+            handle.remove()
+        assert len(kept) == len(residuals) == 38
+        for name, residual in residuals.items():
+            expected = residual.branch(inputs[name])
+            assert relative_error(kept[name], expected) < 1e-6, name
+            assert relative_error(
+                residual(inputs[name]), inputs[name] + expected) < 1e-6
 
 
 def test_gradients_flow_in_train_mode():
