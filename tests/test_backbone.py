@@ -12,6 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.flop_counter import FlopCounterMode
 
 from evit_mm.models import EfficientViT
+from evit_mm.models.layers import Residual
 from reference import (ARCHS, randomize_, relative_error, timm_features,
                        timm_model)
 
@@ -133,6 +134,67 @@ def test_stages_after_the_last_output_are_neither_run_nor_trained():
         unused = name.startswith('stages.2.')
         assert param.requires_grad != unused, name
         assert (param.grad is None) == unused, name
+
+
+def test_forward_hooks_keep_residual_branch_outputs():
+    """Feature extraction: forward hooks on every residual branch keep the
+    branch outputs (no copies, without autograd). After the whole forward
+    they still hold what the branch computes from its input, recomputed
+    afterwards, and each residual's output is its input plus that."""
+    model = randomize_(EfficientViT('m0', embed_out_strides=(8, ))).eval()
+    residuals = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, Residual)
+    }
+    inputs, kept = {}, {}
+    handles = []
+    for name, residual in residuals.items():
+        handles.append(
+            residual.register_forward_pre_hook(
+                lambda mod, args, name=name: inputs.__setitem__(
+                    name, args[0])))
+        handles.append(
+            residual.branch.register_forward_hook(
+                lambda mod, args, out, name=name: kept.__setitem__(name, out)))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 96, 128))
+        for handle in handles:
+            handle.remove()
+        assert len(kept) == len(residuals) == 38
+        for name, residual in residuals.items():
+            expected = residual.branch(inputs[name])
+            assert relative_error(kept[name], expected) < 1e-6, name
+            assert relative_error(
+                residual(inputs[name]), inputs[name] + expected) < 1e-6
+
+
+def test_norm_and_act_cfg():
+    """``norm_cfg`` and ``act_cfg`` choose every norm and activation layer
+    (their arguments passed on); the default model's checkpoints load, and
+    SyncBN in eval mode computes what BN does."""
+    default = randomize_(EfficientViT('m0')).eval()
+    model = EfficientViT(
+        'm0',
+        norm_cfg=dict(type='SyncBN', momentum=0.01),
+        act_cfg=dict(type='GELU'))
+    model.load_state_dict(default.state_dict())
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert len(norms) == sum(
+        isinstance(m, _BatchNorm) for m in default.modules())
+    assert all(
+        isinstance(m, torch.nn.SyncBatchNorm) and m.momentum == 0.01
+        and m.eps == 1e-5 for m in norms)
+    relus = [m for m in default.modules() if isinstance(m, torch.nn.ReLU)]
+    gelus = [m for m in model.modules() if isinstance(m, torch.nn.GELU)]
+    assert len(gelus) == len(relus) > 0
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())
+    relu_sync = EfficientViT('m0', norm_cfg=dict(type='SyncBN')).eval()
+    relu_sync.load_state_dict(default.state_dict())
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        for out, ref in zip(relu_sync(x), default(x)):
+            assert torch.equal(out, ref)
 
 
 def test_gradients_flow_in_train_mode():
@@ -346,6 +408,16 @@ def test_import_needs_no_toolbox():
     (dict(embed_out_strides=(8, 8)), 'embed_out_strides=(8, 8) is invalid'),
     (dict(embed_out_strides='8'), "embed_out_strides='8' is invalid"),
     (dict(embed_out_strides=(4.0, )), 'allowed: distinct values from (4, 8)'),
+    (dict(norm_cfg=dict(type='GN', num_groups=8)),
+     "norm_cfg={'type': 'GN', 'num_groups': 8} is not supported; allowed: "
+     "a dict whose \"type\" is one of ['BN', 'BN2d', 'SyncBN']"),
+    (dict(norm_cfg='BN'), "norm_cfg='BN' is not supported"),
+    (dict(act_cfg=dict(type='Mish')),
+     "act_cfg={'type': 'Mish'} is not supported; allowed: a dict whose "
+     "\"type\" is one of ['ReLU', 'ReLU6', 'LeakyReLU', 'ELU', 'GELU', "
+     "'SiLU', 'HSwish']"),
+    (dict(act_cfg=dict(type='ReLU'), deploy=True, norm_cfg=dict(type='LN')),
+     "norm_cfg={'type': 'LN'} is not supported"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):

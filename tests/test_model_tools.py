@@ -31,17 +31,20 @@ def leaves(model: nn.Module) -> dict:
 
 
 def record_calls(model: nn.Module, x: torch.Tensor) -> dict:
-    """Run ``model`` with a forward hook on every leaf module; the inputs
-    and outputs each hook saw, by module name."""
+    """Run ``model`` without autograd, with a forward hook on every leaf
+    module that keeps the input and output tensors it saw, as feature
+    extraction tools do (no copies: what the model does to them later
+    shows); by module name."""
     calls = {}
     handles = [
         module.register_forward_hook(
             lambda mod, args, out, name=name: calls.setdefault(name, []).
-            append((args[0].detach().clone(), out.detach().clone())))
+            append((args[0], out)))
         for name, module in leaves(model).items()
     ]
     try:
-        model(x)
+        with torch.no_grad():
+            model(x)
     finally:
         for handle in handles:
             handle.remove()

@@ -9,43 +9,83 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from ..checkpoint.convert import BN_EPS, fuse_bn_linear_weights
 
-# Point-wise convs with fewer multiply-accumulates than this run as a matrix
-# product on the token view: oneDNN's fixed cost per convolution call (tens
-# of microseconds on CPU) dominates such small layers. With one thread the
-# cost is lower and oneDNN wins sooner.
+# Point-wise convs on the CPU with fewer multiply-accumulates than this run
+# as a matrix product on the token view: oneDNN's fixed cost per convolution
+# call (tens of microseconds) dominates such small layers. With one thread
+# the cost is lower and oneDNN wins sooner.
 SMALL_POINTWISE_MACS = 2**22
 SMALL_POINTWISE_MACS_ONE_THREAD = 2**20
+
+# Norm layers that fold into the preceding convolution (``norm_cfg``), and
+# element-wise activations (``act_cfg``), by their mmcv registry names.
+NORM_TYPES = ('BN', 'BN2d', 'SyncBN')
+ACT_TYPES = ('ReLU', 'ReLU6', 'LeakyReLU', 'ELU', 'GELU', 'SiLU', 'HSwish')
+
+
+def check_layer_cfg(name: str, cfg: dict, allowed: Sequence[str]) -> dict:
+    """Return ``cfg`` if it is a layer config whose ``type`` is one of
+    ``allowed``; raise a ``ValueError`` naming both otherwise.
+
+    Args:
+        name (str): The argument's name, for the message.
+        cfg (dict): The config, e.g. ``dict(type='BN')``.
+        allowed (Sequence[str]): Allowed values of ``cfg['type']``.
+    """
+    if not isinstance(cfg, dict) or cfg.get('type') not in allowed:
+        raise ValueError(f'{name}={cfg!r} is not supported; allowed: a dict '
+                         f'whose "type" is one of {list(allowed)}.')
+    return cfg
+
+
+def build_activation(act_cfg: dict) -> nn.Module:
+    """An activation layer from ``act_cfg`` (one of :data:`ACT_TYPES`).
+
+    Args:
+        act_cfg (dict): The config, e.g. ``dict(type='ReLU')``.
+    """
+    return build_activation_layer(
+        check_layer_cfg('act_cfg', act_cfg, ACT_TYPES))
 
 
 def is_tracing(x: torch.Tensor) -> bool:
     """Whether ``x`` is being recorded into a graph (``torch.jit.trace``,
-    ``torch.onnx.export``, ``torch.fx.symbolic_trace``) rather than
-    computed: the graph must then hold operations that are right at every
-    input size, and no Python decision on a shape."""
-    return torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy)
+    ``torch.onnx.export``, ``torch.fx.symbolic_trace``, ``torch.compile``,
+    ``torch.export``) rather than computed: the graph must then hold
+    operations that are right at every input size, and no Python decision
+    on a shape."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or \
+        isinstance(x, torch.fx.Proxy)
 
 
 class MatmulConv2d(nn.Conv2d):
     """``nn.Conv2d`` that computes small 1x1 (stride 1, one group)
-    convolutions as a matrix product over the tokens of the (channels-last)
-    map: the same result with less per-call overhead than a convolution
-    kernel. Takes the arguments of ``nn.Conv2d``."""
+    convolutions on the CPU as a matrix product over the tokens of the
+    (channels-last) map: the same result with less per-call overhead than a
+    convolution kernel. On other devices, and in recorded graphs (see
+    :func:`is_tracing`), it is a plain convolution. Takes the arguments of
+    ``nn.Conv2d``."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.as_matmul = self.kernel_size == (1, 1) and self.stride == (
             1, 1) and self.groups == 1 and self.padding == (0, 0)
 
+    def use_matmul(self, x: torch.Tensor) -> bool:
+        """Whether ``x`` takes the matrix product (small, eager, CPU)."""
+        if not self.as_matmul or is_tracing(x) or x.device.type != 'cpu':
+            return False
+        limit = SMALL_POINTWISE_MACS if torch.get_num_threads() > 1 else \
+            SMALL_POINTWISE_MACS_ONE_THREAD
+        return x.numel() * self.out_channels < limit
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.as_matmul and not is_tracing(x) and x.numel(
-        ) * self.out_channels < (SMALL_POINTWISE_MACS if
-                                 torch.get_num_threads() > 1 else
-                                 SMALL_POINTWISE_MACS_ONE_THREAD):
+        if self.use_matmul(x):
             return F.linear(
                 x.permute(0, 2, 3, 1), self.weight.flatten(1),
                 self.bias).permute(0, 3, 1, 2)
@@ -65,6 +105,9 @@ class ConvBN(nn.Module):
             start as the identity. Defaults to 1.
         deploy (bool): Build the fused form directly (a conv with bias and no
             BN), e.g. to load a fused checkpoint. Defaults to False.
+        norm_cfg (dict): The BatchNorm, one of :data:`NORM_TYPES`; its eps
+            defaults to that of the official model. Defaults to
+            ``dict(type='BN')``.
     """
 
     def __init__(self,
@@ -74,8 +117,10 @@ class ConvBN(nn.Module):
                  stride: int = 1,
                  groups: int = 1,
                  bn_weight_init: float = 1.,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN')) -> None:
         super().__init__()
+        norm_cfg = check_layer_cfg('norm_cfg', norm_cfg, NORM_TYPES)
         self.conv = MatmulConv2d(
             in_channels,
             out_channels,
@@ -86,7 +131,10 @@ class ConvBN(nn.Module):
             bias=deploy)
         self.bn: Optional[nn.BatchNorm2d] = None
         if not deploy:
-            self.bn = nn.BatchNorm2d(out_channels, eps=BN_EPS)
+            _, self.bn = build_norm_layer({
+                'eps': BN_EPS,
+                **norm_cfg
+            }, out_channels)
             nn.init.constant_(self.bn.weight, bn_weight_init)
             nn.init.zeros_(self.bn.bias)
 
@@ -155,9 +203,8 @@ class BNLinear(nn.Module):
 
 
 class Residual(nn.Module):
-    """``x + drop_path(branch(x))``. Without autograd the sum is written
-    into the branch's output instead of a new tensor (unless that output
-    shares memory with ``x``).
+    """``x + drop_path(branch(x))``, always as a new tensor: the branch's
+    output stays what its forward hooks saw.
 
     Args:
         branch (nn.Module): The residual branch.
@@ -173,31 +220,37 @@ class Residual(nn.Module):
         out = self.branch(x)
         if self.drop_path is not None:
             out = self.drop_path(out)
-        if torch.is_grad_enabled() or is_tracing(out) or \
-                out.untyped_storage().data_ptr() == \
-                x.untyped_storage().data_ptr():
-            return x + out
-        return out.add_(x)
+        return x + out
 
 
 class ConvFFN(nn.Module):
-    """Point-wise feed-forward: 1x1 Conv-BN, ReLU, 1x1 Conv-BN.
+    """Point-wise feed-forward: 1x1 Conv-BN, activation, 1x1 Conv-BN.
 
     Args:
         channels (int): Input and output channels.
         hidden_channels (int): Hidden channels.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
                  channels: int,
                  hidden_channels: int,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
-        self.pw1 = ConvBN(channels, hidden_channels, deploy=deploy)
-        self.act = nn.ReLU(inplace=True)
+        self.pw1 = ConvBN(
+            channels, hidden_channels, deploy=deploy, norm_cfg=norm_cfg)
+        self.act = build_activation(act_cfg)
         self.pw2 = ConvBN(
-            hidden_channels, channels, bn_weight_init=0., deploy=deploy)
+            hidden_channels,
+            channels,
+            bn_weight_init=0.,
+            deploy=deploy,
+            norm_cfg=norm_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pw2(self.act(self.pw1(x)))
@@ -205,7 +258,8 @@ class ConvFFN(nn.Module):
 
 def depthwise_residual(channels: int,
                        drop_path: float = 0.,
-                       deploy: bool = False) -> Residual:
+                       deploy: bool = False,
+                       norm_cfg: dict = dict(type='BN')) -> Residual:
     """Residual 3x3 depth-wise Conv-BN (token interaction)."""
     return Residual(
         ConvBN(
@@ -214,18 +268,22 @@ def depthwise_residual(channels: int,
             3,
             groups=channels,
             bn_weight_init=0.,
-            deploy=deploy), drop_path)
+            deploy=deploy,
+            norm_cfg=norm_cfg), drop_path)
 
 
 def ffn_residual(channels: int,
                  drop_path: float = 0.,
-                 deploy: bool = False) -> Residual:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> Residual:
     """Residual feed-forward with expansion ratio 2."""
-    return Residual(ConvFFN(channels, channels * 2, deploy), drop_path)
+    return Residual(
+        ConvFFN(channels, channels * 2, deploy, norm_cfg, act_cfg), drop_path)
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation with ReLU and a sigmoid gate.
+    """Squeeze-and-excitation with a hidden activation and a sigmoid gate.
 
     Written here because mmcv and mmengine have none (mmpretrain's
     ``SELayer`` would make mmpretrain a requirement of the backbone).
@@ -233,12 +291,17 @@ class SqueezeExcite(nn.Module):
     Args:
         channels (int): Input channels.
         reduced_channels (int): Channels of the hidden layer.
+        act_cfg (dict): The hidden activation. Defaults to
+            ``dict(type='ReLU')``.
     """
 
-    def __init__(self, channels: int, reduced_channels: int) -> None:
+    def __init__(self,
+                 channels: int,
+                 reduced_channels: int,
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
         self.fc1 = MatmulConv2d(channels, reduced_channels, 1)
-        self.act = nn.ReLU(inplace=True)
+        self.act = build_activation(act_cfg)
         self.fc2 = MatmulConv2d(reduced_channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -254,22 +317,35 @@ class PatchMerging(nn.Module):
         in_channels (int): Input channels.
         out_channels (int): Output channels.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
         hidden = in_channels * 4
-        self.conv1 = ConvBN(in_channels, hidden, deploy=deploy)
-        self.act = nn.ReLU(inplace=True)
+        self.conv1 = ConvBN(
+            in_channels, hidden, deploy=deploy, norm_cfg=norm_cfg)
+        self.act = build_activation(act_cfg)
         self.conv2 = ConvBN(
-            hidden, hidden, 3, stride=2, groups=hidden, deploy=deploy)
+            hidden,
+            hidden,
+            3,
+            stride=2,
+            groups=hidden,
+            deploy=deploy,
+            norm_cfg=norm_cfg)
         # reduction 0.25, rounded to a multiple of 8 by the official model:
         # hidden / 4 is in_channels, which EfficientViT keeps a multiple of 8
-        self.se = SqueezeExcite(hidden, in_channels)
-        self.conv3 = ConvBN(hidden, out_channels, deploy=deploy)
+        self.se = SqueezeExcite(hidden, in_channels, act_cfg)
+        self.conv3 = ConvBN(
+            hidden, out_channels, deploy=deploy, norm_cfg=norm_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.conv2(self.act(self.conv1(x))))
@@ -318,6 +394,9 @@ class CascadedGroupAttention(nn.Module):
         window_size (int): Side of the (square) window attended over.
         kernels (Sequence[int]): Depth-wise q kernel of each head.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation before the projection. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
@@ -327,7 +406,9 @@ class CascadedGroupAttention(nn.Module):
                  attn_ratio: float,
                  window_size: int,
                  kernels: Sequence[int],
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.key_dim = key_dim
@@ -336,18 +417,27 @@ class CascadedGroupAttention(nn.Module):
         self.window_size = window_size
         head_in = channels // num_heads
         self.qkvs = nn.ModuleList(
-            ConvBN(head_in, 2 * key_dim + self.value_dim, deploy=deploy)
-            for _ in range(num_heads))
+            ConvBN(
+                head_in,
+                2 * key_dim + self.value_dim,
+                deploy=deploy,
+                norm_cfg=norm_cfg) for _ in range(num_heads))
         self.q_dws = nn.ModuleList(
-            ConvBN(key_dim, key_dim, k, groups=key_dim, deploy=deploy)
-            for k in kernels[:num_heads])
+            ConvBN(
+                key_dim,
+                key_dim,
+                k,
+                groups=key_dim,
+                deploy=deploy,
+                norm_cfg=norm_cfg) for k in kernels[:num_heads])
         self.proj = nn.Sequential(
-            nn.ReLU(inplace=True),
+            build_activation(act_cfg),
             ConvBN(
                 self.value_dim * num_heads,
                 channels,
                 bn_weight_init=0.,
-                deploy=deploy))
+                deploy=deploy,
+                norm_cfg=norm_cfg))
         self.attention_biases = nn.Parameter(
             torch.zeros(num_heads, window_size * window_size))
         self.register_buffer(
@@ -457,6 +547,9 @@ class EfficientViTBlock(nn.Module):
         kernels (Sequence[int]): Depth-wise q kernel of each head.
         drop_path (float): Stochastic depth rate of every branch.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
@@ -466,18 +559,22 @@ class EfficientViTBlock(nn.Module):
                  window_size: int,
                  kernels: Sequence[int],
                  drop_path: float = 0.,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
         attn_ratio = channels / (key_dim * num_heads)
-        self.dw0 = depthwise_residual(channels, drop_path, deploy)
-        self.ffn0 = ffn_residual(channels, drop_path, deploy)
+        self.dw0 = depthwise_residual(channels, drop_path, deploy, norm_cfg)
+        self.ffn0 = ffn_residual(channels, drop_path, deploy, norm_cfg,
+                                 act_cfg)
         self.mixer = Residual(
             LocalWindowAttention(
                 CascadedGroupAttention(channels, key_dim, num_heads,
                                        attn_ratio, window_size, kernels,
-                                       deploy)), drop_path)
-        self.dw1 = depthwise_residual(channels, drop_path, deploy)
-        self.ffn1 = ffn_residual(channels, drop_path, deploy)
+                                       deploy, norm_cfg, act_cfg)), drop_path)
+        self.dw1 = depthwise_residual(channels, drop_path, deploy, norm_cfg)
+        self.ffn1 = ffn_residual(channels, drop_path, deploy, norm_cfg,
+                                 act_cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ffn1(self.dw1(self.mixer(self.ffn0(self.dw0(x)))))
@@ -492,21 +589,27 @@ class StageDownsample(nn.Module):
         out_channels (int): Channels of this stage.
         drop_path (float): Stochastic depth rate of the residual branches.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
                  drop_path: float = 0.,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
         self.pre = nn.Sequential(
-            depthwise_residual(in_channels, drop_path, deploy),
-            ffn_residual(in_channels, drop_path, deploy))
-        self.merge = PatchMerging(in_channels, out_channels, deploy)
+            depthwise_residual(in_channels, drop_path, deploy, norm_cfg),
+            ffn_residual(in_channels, drop_path, deploy, norm_cfg, act_cfg))
+        self.merge = PatchMerging(in_channels, out_channels, deploy,
+                                  norm_cfg, act_cfg)
         self.post = nn.Sequential(
-            depthwise_residual(out_channels, drop_path, deploy),
-            ffn_residual(out_channels, drop_path, deploy))
+            depthwise_residual(out_channels, drop_path, deploy, norm_cfg),
+            ffn_residual(out_channels, drop_path, deploy, norm_cfg, act_cfg))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.post(self.merge(self.pre(x)))
@@ -514,25 +617,36 @@ class StageDownsample(nn.Module):
 
 class PatchEmbed(nn.Sequential):
     """Four 3x3 stride-2 Conv-BN layers (widths dim/8, dim/4, dim/2, dim)
-    with ReLU in between: an overall stride of 16.
+    with activations in between: an overall stride of 16.
 
     Args:
         in_channels (int): Image channels.
         embed_dim (int): Output channels.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
                  in_channels: int,
                  embed_dim: int,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         widths = [embed_dim // 8, embed_dim // 4, embed_dim // 2, embed_dim]
         layers = []
         for i, width in enumerate(widths):
             if i > 0:
-                layers.append(nn.ReLU(inplace=True))
+                layers.append(build_activation(act_cfg))
             layers.append(
-                ConvBN(in_channels, width, 3, stride=2, deploy=deploy))
+                ConvBN(
+                    in_channels,
+                    width,
+                    3,
+                    stride=2,
+                    deploy=deploy,
+                    norm_cfg=norm_cfg))
             in_channels = width
         super().__init__(*layers)
         self.map_channels = {4: embed_dim // 4, 8: embed_dim // 2}

@@ -12,8 +12,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint import (adapt_model_state_dict, backbone_load_pre_hook,
                            load_backbone_checkpoint)
-from ..layers import (EfficientViTBlock, PatchEmbed, StageDownsample,
-                      fuse_conv_bn)
+from ..layers import (ACT_TYPES, NORM_TYPES, EfficientViTBlock, PatchEmbed,
+                      StageDownsample, check_layer_cfg, fuse_conv_bn)
 
 
 @contextlib.contextmanager
@@ -49,6 +49,9 @@ class EfficientViTStage(nn.Module):
         drop_paths (Sequence[float]): Stochastic depth rate of each block.
         with_cp (bool): Recompute each block in backward to save memory.
         deploy (bool): Build fused convs.
+        norm_cfg (dict): The BatchNorm of every Conv-BN. Defaults to
+            ``dict(type='BN')``.
+        act_cfg (dict): The activation. Defaults to ``dict(type='ReLU')``.
     """
 
     def __init__(self,
@@ -62,16 +65,18 @@ class EfficientViTStage(nn.Module):
                  downsample: bool,
                  drop_paths: Sequence[float],
                  with_cp: bool = False,
-                 deploy: bool = False) -> None:
+                 deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__()
         self.with_cp = with_cp
         self.downsample = StageDownsample(
-            in_channels, out_channels, drop_paths[0],
-            deploy) if downsample else None
+            in_channels, out_channels, drop_paths[0], deploy, norm_cfg,
+            act_cfg) if downsample else None
         self.blocks = nn.Sequential(*[
             EfficientViTBlock(out_channels, key_dim, num_heads, window_size,
-                              kernels, drop_paths[i], deploy)
-            for i in range(depth)
+                              kernels, drop_paths[i], deploy, norm_cfg,
+                              act_cfg) for i in range(depth)
         ])
 
     def _run(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -130,6 +135,17 @@ class EfficientViT(BaseModule):
             False.
         deploy (bool): Build the fused (inference) form: every Conv-BN is a
             conv with bias. Defaults to False.
+        norm_cfg (dict): The norm layer of every Conv-BN, as the OpenMMLab
+            backbones take it: ``type`` one of ``'BN'``, ``'BN2d'`` or
+            ``'SyncBN'`` (norms that fold into the convolution), with their
+            arguments (``eps`` defaults to 1e-5 as in the official model,
+            ``momentum``, ``requires_grad``). Checkpoints load whichever is
+            chosen. Defaults to ``dict(type='BN')``.
+        act_cfg (dict): The activation of every layer that has one, as the
+            OpenMMLab backbones take it: ``type`` one of ``'ReLU'``
+            (the official model's), ``'ReLU6'``, ``'LeakyReLU'``, ``'ELU'``,
+            ``'GELU'``, ``'SiLU'`` or ``'HSwish'``, with their arguments.
+            Defaults to ``dict(type='ReLU')``.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=..., prefix=...)`` loads official, timm or evit_mm
             checkpoints (see :mod:`evit_mm.checkpoint`).
@@ -163,6 +179,8 @@ class EfficientViT(BaseModule):
                  drop_path_rate: float = 0.,
                  with_cp: bool = False,
                  deploy: bool = False,
+                 norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='ReLU'),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -188,7 +206,10 @@ class EfficientViT(BaseModule):
         dims = self.arch_settings['embed_dims']
         depths = self.arch_settings['depths']
         self.embed_dims = list(dims)
-        self.patch_embed = PatchEmbed(in_channels, dims[0], deploy)
+        self.norm_cfg = check_layer_cfg('norm_cfg', norm_cfg, NORM_TYPES)
+        self.act_cfg = check_layer_cfg('act_cfg', act_cfg, ACT_TYPES)
+        self.patch_embed = PatchEmbed(in_channels, dims[0], deploy, norm_cfg,
+                                      act_cfg)
         self.out_strides = self.embed_out_strides + [
             self.strides[i] for i in self.out_indices
         ]
@@ -211,7 +232,9 @@ class EfficientViT(BaseModule):
                     downsample=i > 0,
                     drop_paths=drop_paths[start:start + depths[i]],
                     with_cp=with_cp,
-                    deploy=deploy))
+                    deploy=deploy,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg))
         self._freeze_stages()
         # Every loader (load_from, tools/test.py, init_detector, the
         # inferencers) converts official and timm names and loads the whole
