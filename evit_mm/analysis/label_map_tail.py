@@ -10,7 +10,7 @@ import numpy as np
 
 # Realistic logits: the region's class leads the others (unit Gaussian
 # noise) by this much.
-MARGIN = 4.
+MARGIN = 6.
 
 
 def realistic_logits(seed: int, classes: int, logit_size: int,

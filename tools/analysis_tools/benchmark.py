@@ -178,6 +178,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs='+',
         help='HxW images of all the segmentors (default: the quickstart '
         'size 256x256 and ADE20K 512x512)')
+    parser.add_argument(
+        '--graph-tail', action='store_true',
+        help='segmentors: also time the deployed graph that draws the label '
+        "map itself (backend '<backend>+graph-tail'), beside the default "
+        "graph ending at the head's logits and the exact tail after it")
     parser.add_argument('--model-warmup', type=int, default=1)
     parser.add_argument(
         '--model-repeats', type=int, default=5,
@@ -417,7 +422,8 @@ def bench_models(args: argparse.Namespace) -> list:
         if configs:
             rows += whole_model.benchmark(
                 configs, sizes or facts['sizes'], args.threads,
-                args.model_warmup, args.model_repeats, backends)
+                args.model_warmup, args.model_repeats, backends,
+                args.graph_tail)
     timed = [row for row in rows if 'error' not in row]
     for row in timed:
         def same(name: str, backend: str) -> Optional[dict]:
