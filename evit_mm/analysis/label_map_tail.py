@@ -98,9 +98,10 @@ def time_tails(logits: Dict[str, np.ndarray], size: Sequence[int],
 def tail_line(row: dict) -> str:
     """One printed line of a :func:`time_tails` row."""
     old, new = row['old'], row['new']
+    speedup = old['median_ms'] / new['median_ms']
     return (f'{row["kind"]:<10} {row["backend"]:<12} boundary cells '
             f'{row["boundary"]:6.1%}  old {old["median_ms"]:7.1f} ms '
             f'({old["p10_ms"]:.1f}-{old["p90_ms"]:.1f})  new '
             f'{new["median_ms"]:7.1f} ms ({new["p10_ms"]:.1f}-'
-            f'{new["p90_ms"]:.1f})  {old["median_ms"] / new["median_ms"]:5.1f}x'
-            f'  {"same labels" if row["agree"] else "LABELS DIFFER"}')
+            f'{new["p90_ms"]:.1f})  {speedup:5.1f}x  '
+            f'{"same labels" if row["agree"] else "LABELS DIFFER"}')
