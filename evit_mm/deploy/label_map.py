@@ -90,8 +90,6 @@ class CellSplit:
         self.cols = bilinear_sources(int(size[1]), width, align_corners)
         coarse = _argmax_classes(logits)
         self.coarse = coarse
-        self.labels = np.take(np.take(coarse, self.rows[0], 0), self.cols[0],
-                              1)
         # Only the cells that pixels fall in.
         used_rows, used_cols = np.unique(self.rows[0]), np.unique(self.cols[0])
         boundary = np.zeros_like(coarse, dtype=bool)
@@ -99,16 +97,20 @@ class CellSplit:
             np.ix_(used_rows, used_cols)]
         self.boundary_fraction = float(
             boundary.sum() / (len(used_rows) * len(used_cols)))
+        self.boundary = boundary
         self.cells = np.flatnonzero(boundary)
-        self.ys, self.xs = np.nonzero(
-            np.take(np.take(boundary, self.rows[0], 0), self.cols[0], 1))
         self.open_cells = np.zeros(0, np.int64)
 
     def blend_own_classes(self) -> None:
-        """Blend the corners' own classes at the pixels of the boundary
-        cells, and find the classes that can beat them there."""
+        """Label every pixel with its cell's corner argmax; blend the
+        corners' own classes at the pixels of the boundary cells, and find
+        the classes that can beat them there."""
+        self.labels = np.take(np.take(self.coarse, self.rows[0], 0),
+                              self.cols[0], 1)
         if not len(self.cells):
             return
+        self.ys, self.xs = np.nonzero(np.take(
+            np.take(self.boundary, self.rows[0], 0), self.cols[0], 1))
         classes = self.logits.shape[0]
         height, width = self.coarse.shape
         i, j = np.divmod(self.cells, width)
