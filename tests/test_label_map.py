@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from evit_mm.analysis.label_map_tail import random_logits, realistic_logits
+from evit_mm.analysis import label_map_tail
+from evit_mm.analysis.label_map_tail import random_logits
 from evit_mm.deploy.label_map import CellSplit, LabelMapTail, label_maps
 
 # Two classes closer than this (relative) at a pixel tie within rounding.
@@ -19,6 +20,16 @@ TIE = 1e-5
 # SegFormer-M0's 65x42 stride-8 logits), a small odd one, a downscale.
 SIZES = [((64, 64), (512, 512)), ((65, 42), (517, 333)),
          ((9, 13), (40, 33)), ((8, 8), (3, 4))]
+
+
+def realistic_logits(seed: int, classes: int, logit_size: int,
+                     size: int) -> np.ndarray:
+    """:func:`label_map_tail.realistic_logits` over the label map of a
+    ``size`` x ``size`` synthetic ADE20K-layout scene."""
+    from evit_mm.datasets.synthetic import make_scene, scene_label_map
+    scene = scene_label_map(
+        make_scene(np.random.default_rng(seed), size, size))
+    return label_map_tail.realistic_logits(scene, seed, classes, logit_size)
 
 
 def mmseg_labels(logits: np.ndarray, size, align_corners: bool):

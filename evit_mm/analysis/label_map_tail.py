@@ -13,26 +13,24 @@ import numpy as np
 MARGIN = 6.
 
 
-def realistic_logits(seed: int, classes: int, logit_size: int,
-                     size: int, margin: float = MARGIN) -> np.ndarray:
+def realistic_logits(label_map: np.ndarray, seed: int, classes: int,
+                     logit_size: int, margin: float = MARGIN) -> np.ndarray:
     """``(1, classes, logit_size, logit_size)`` float32 logits like a
     trained segmentor's: unit Gaussian noise, plus ``margin`` times the
-    share of each low-resolution pixel that a class covers in the label
-    map of a synthetic ADE20K-layout scene of ``size`` x ``size`` (its
-    classes drawn at random among ``classes``).
+    share of each low-resolution pixel that a region of ``label_map``
+    covers, for a class drawn at random among ``classes`` per region.
 
     Args:
-        seed (int): Seed of the scene, the classes and the noise.
-        classes (int): Number of classes (>= the scene's 7).
+        label_map (ndarray): ``(H, W)`` integer regions, e.g. a synthetic
+            ADE20K-layout scene's
+            (:func:`evit_mm.datasets.synthetic.scene_label_map`).
+        seed (int): Seed of the classes and the noise.
+        classes (int): Number of classes (>= the regions).
         logit_size (int): Side of the logits.
-        size (int): Side of the scene.
         margin (float): Lead of a region's class.
     """
     import cv2
-
-    from ..datasets.synthetic import make_scene, scene_label_map
     rng = np.random.default_rng(seed)
-    label_map = scene_label_map(make_scene(rng, size, size))
     present = np.unique(label_map)
     logits = rng.standard_normal((classes, logit_size, logit_size),
                                  dtype=np.float32)

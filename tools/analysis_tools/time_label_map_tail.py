@@ -21,9 +21,12 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
+import numpy as np  # noqa: E402
+
 from evit_mm.analysis.label_map_tail import (random_logits,  # noqa: E402
                                              realistic_logits, tail_line,
                                              time_tails)
+from evit_mm.datasets.synthetic import make_scene, scene_label_map  # noqa
 from evit_mm.deploy.work_dir import BACKENDS  # noqa: E402
 
 # realistic_logits draws a scene's classes (up to 7) among --classes.
@@ -56,12 +59,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     size = (args.size, args.size)
+    scene = scene_label_map(
+        make_scene(np.random.default_rng(args.seed), args.size, args.size))
     for logit_size in args.logit_sizes:
         print(f'{args.classes} classes {logit_size}x{logit_size} -> '
               f'{args.size}x{args.size}, {args.threads} threads:')
         logits = dict(
-            realistic=realistic_logits(args.seed, args.classes, logit_size,
-                                       args.size),
+            realistic=realistic_logits(scene, args.seed, args.classes,
+                                       logit_size),
             random=random_logits(args.seed, args.classes, logit_size))
         for row in time_tails(logits, size, args.threads, args.repeat,
                               BACKENDS):
