@@ -26,7 +26,7 @@ VS_PEER = {
     'retinanet-m0-fpn128': 1.5,
     'rtmdet-m0': 2.0,
     'rtmdet-m4': 1.3,
-    'segformer-m0': 2.0,
+    'segformer-m0': 3.0,
 }
 
 

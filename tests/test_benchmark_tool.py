@@ -4,6 +4,7 @@ backbone, whole models; no timing is asserted), and the goal check reads
 what they write."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -215,19 +216,23 @@ TAIL_TOOL = 'tools/analysis_tools/time_label_map_tail.py'
 
 
 def test_label_map_tail_is_mmseg_resize_and_argmax():
-    """The timed graph computes what mmseg computes at the end of a
-    segmentor: bilinear resize (align_corners=False), argmax over classes."""
+    """The old tail's graph computes what mmseg computes at the end of a
+    segmentor: bilinear resize (align_corners as the head's), argmax over
+    the classes."""
     pytest.importorskip('onnxruntime')
     import onnxruntime
-    tool = load_tool('analysis_tools', 'time_label_map_tail.py')
+    from evit_mm.deploy.label_map import tail_graph
     logits = torch.randn(1, 7, 9, 9)
-    session = onnxruntime.InferenceSession(
-        tool.tail_graph(7, 9, 40), providers=['CPUExecutionProvider'])
-    labels = session.run(None, {'logits': logits.numpy()})[0]
-    expected = torch.nn.functional.interpolate(
-        logits, size=(40, 40), mode='bilinear',
-        align_corners=False).argmax(1, keepdim=True)
-    assert torch.equal(torch.from_numpy(labels), expected)
+    for align_corners in (False, True):
+        session = onnxruntime.InferenceSession(
+            tail_graph(align_corners), providers=['CPUExecutionProvider'])
+        labels = session.run(None, {
+            'logits': logits.numpy(),
+            'size': np.array([1, 7, 40, 40])})[0]
+        expected = torch.nn.functional.interpolate(
+            logits, size=(40, 40), mode='bilinear',
+            align_corners=align_corners).argmax(1, keepdim=True)
+        assert torch.equal(torch.from_numpy(labels), expected)
 
 
 @pytest.mark.runs(TAIL_TOOL, '--size', '--logit-sizes', '--classes',
@@ -235,10 +240,17 @@ def test_label_map_tail_is_mmseg_resize_and_argmax():
 def test_label_map_tail_tool_prints_each_size():
     pytest.importorskip('openvino')
     out = run_script(TAIL_TOOL, '--size', '32', '--logit-sizes', '4', '8',
-                     '--classes', '5', '--threads', '1', '--repeat', '2')
-    lines = [line for line in out.splitlines() if 'onnxruntime' in line]
-    assert [line.split(':')[0] for line in lines] == [
-        '5 classes 4x4 -> 32x32', '5 classes 8x8 -> 32x32']
-    assert all('openvino' in line for line in lines)
+                     '--classes', '9', '--threads', '1', '--repeat', '2')
+    assert [line for line in out.splitlines() if 'classes' in line] == [
+        '9 classes 4x4 -> 32x32, 1 threads:',
+        '9 classes 8x8 -> 32x32, 1 threads:']
+    rows = [line.split()[:2] for line in out.splitlines()
+            if 'boundary cells' in line]
+    assert rows == [[kind, backend] for _ in range(2)
+                    for kind in ('realistic', 'random')
+                    for backend in ('onnxruntime', 'openvino')]
+    assert out.count('same labels') == 8
     err = run_script(TAIL_TOOL, '--repeat', '0', returncode=2)
     assert '--repeat must be >= 1, got 0' in err
+    err = run_script(TAIL_TOOL, '--classes', '5', returncode=2)
+    assert '--classes must be >= 8, got 5' in err

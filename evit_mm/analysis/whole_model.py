@@ -130,7 +130,8 @@ def backbone_onnx(model: nn.Module, inputs: torch.Tensor) -> bytes:
 
 
 def deploy_whole(model: nn.Module, cfg, backend: str, height: int,
-                 width: int, work_dir: str) -> str:
+                 width: int, work_dir: str,
+                 label_map_in_graph: bool = False) -> str:
     """The whole model exported by mmdeploy for ``backend`` as
     ``tools/deployment/deploy.py --opset 13`` exports it (dynamic height
     and width; NMS or argmax in the graph; :data:`DEPLOY_OPSET`), with the
@@ -143,6 +144,9 @@ def deploy_whole(model: nn.Module, cfg, backend: str, height: int,
         backend (str): ``'onnxruntime'`` or ``'openvino'``.
         height, width (int): Size of the image traced.
         work_dir (str): Where the config, weights and deployment go.
+        label_map_in_graph (bool): A segmentor's graph draws the label map
+            (``deploy.py --label-map-in-graph``) instead of ending at the
+            head's logits.
 
     Returns:
         str: the file the backend loads (ONNX or OpenVINO IR); its input is
@@ -152,12 +156,25 @@ def deploy_whole(model: nn.Module, cfg, backend: str, height: int,
     config = osp.join(work_dir, 'model_config.py')
     checkpoint = osp.join(work_dir, 'weights.pth')
     if not osp.isfile(checkpoint):
+        os.makedirs(work_dir, exist_ok=True)
         cfg.dump(config)
         torch.save(dict(state_dict=model.state_dict()), checkpoint)
     deployment = deploy_model(config, checkpoint, backend,
                               osp.join(work_dir, backend),
-                              shape=(height, width), opset=DEPLOY_OPSET)
+                              shape=(height, width), opset=DEPLOY_OPSET,
+                              label_map_in_graph=label_map_in_graph)
     return deployment.backend_files[0]
+
+
+def with_label_map(run: Callable[[], list], backend: str, cfg,
+                   threads: int, size: Sequence[int]) -> Callable[[], object]:
+    """A deployed segmentor's graph (ending at its head's logits) followed
+    by the label map drawn from them at ``size``, as
+    :class:`~evit_mm.deploy.backends.DeployedModel` draws it."""
+    from ..deploy.backends import decode_head_align_corners
+    from ..deploy.label_map import LabelMapTail
+    tail = LabelMapTail(backend, decode_head_align_corners(cfg), threads)
+    return lambda: tail(run()[0], size)
 
 
 def complexity(model: nn.Module, inputs: torch.Tensor) -> Dict[str, int]:
@@ -178,7 +195,8 @@ def benchmark(configs: Dict[str, str],
               threads: int,
               warmup: int = 1,
               repeats: int = 5,
-              backends: Sequence[str] = BACKENDS) -> List[dict]:
+              backends: Sequence[str] = BACKENDS,
+              graph_tail: bool = False) -> List[dict]:
     """Time whole models and their backbones at batch 1, in one interleaved
     run per image size: every model whole and backbone alone, in PyTorch
     and in each deployed backend (mmdeploy's export of the whole model,
@@ -196,6 +214,11 @@ def benchmark(configs: Dict[str, str],
         repeats (int): Timed rounds. Defaults to 5.
         backends (Sequence[str]): Deployed backends timed beside PyTorch,
             of :data:`BACKENDS`. Defaults to both.
+        graph_tail (bool): Segmentors: also time, as backend
+            ``'<backend>+graph-tail'``, the graph that draws the label map
+            itself (mmdeploy's resize + argmax), beside the default graph
+            that ends at the head's logits followed by
+            :class:`~evit_mm.deploy.label_map.LabelMapTail`.
 
     Returns:
         list[dict]: per model, size and backend (``'pytorch'`` first):
@@ -220,6 +243,11 @@ def benchmark(configs: Dict[str, str],
     if len(tasks) > 1:
         raise ValueError(f'configs of one task at a time, got {tasks}.')
     rows, deployed, failed = [], {}, {}
+    # (row label, backend, label map in the graph)
+    variants = [(backend, backend, False) for backend in backends]
+    if graph_tail and tasks == {'segmentation'}:
+        variants += [(f'{backend}+graph-tail', backend, True)
+                     for backend in backends]
     with tempfile.TemporaryDirectory(prefix='evit-bench-') as work_dir:
         for height, width in sizes:
             fns, facts = {}, {}
@@ -235,19 +263,23 @@ def benchmark(configs: Dict[str, str],
                     with open(backbone_file, 'wb') as file:
                         file.write(backbone_onnx(model, inputs))
                 feed = {'input': inputs}
-                for backend in backends:
-                    if (name, backend) not in deployed:
-                        deployed[name, backend] = deploy_whole(
-                            model, cfg, backend, height, width, folder)
-                    whole = deployed_timer(backend, deployed[name, backend],
+                for label, backend, in_graph in variants:
+                    if (name, label) not in deployed:
+                        deployed[name, label] = deploy_whole(
+                            model, cfg, backend, height, width,
+                            osp.join(folder, label), in_graph)
+                    whole = deployed_timer(backend, deployed[name, label],
                                            feed, threads)
+                    if cfg.default_scope == 'mmseg' and not in_graph:
+                        whole = with_label_map(whole, backend, cfg, threads,
+                                               inputs.shape[2:])
                     try:
                         whole()
                     except Exception as err:  # each backend raises its own types
-                        failed[name, backend] = graph_failure(err)
+                        failed[name, label] = graph_failure(err)
                         continue
-                    fns[name, backend, 'whole'] = whole
-                    fns[name, backend, 'backbone'] = deployed_timer(
+                    fns[name, label, 'whole'] = whole
+                    fns[name, label, 'backbone'] = deployed_timer(
                         backend, backbone_file, feed, threads)
                 facts[name] = dict(
                     model=name, config=configs[name],
@@ -258,7 +290,7 @@ def benchmark(configs: Dict[str, str],
             with torch.inference_mode():
                 times = interleaved(fns, warmup, repeats)
             for name in built:
-                for backend in ['pytorch', *backends]:
+                for backend in ['pytorch', *(v[0] for v in variants)]:
                     if (name, backend) in failed:
                         rows.append(dict(facts[name], backend=backend,
                                          error=failed.pop((name, backend))))

@@ -256,15 +256,22 @@ def _coco_split(root: str, split: str, split_index: int, count: int,
                        categories=categories), f)
 
 
+def scene_label_map(scene: Scene) -> np.ndarray:
+    """The ADE20K-layout label map of a scene: 0 for the background, each
+    object's class + 1 inside its polygon (uint8, the image's size)."""
+    label_map = np.zeros(scene.image.shape[:2], np.uint8)
+    for instance in scene.instances:
+        fill_polygon(label_map, instance.polygon, instance.label + 1)
+    return label_map
+
+
 def _ade_split(root: str, split: str, split_index: int, count: int,
                width: int, height: int, seed: int) -> None:
     os.makedirs(osp.join(root, 'annotations', split), exist_ok=True)
     for index in range(count):
         scene = make_scene(_rng(seed, 'ade', split_index, index), width,
                            height)
-        label_map = np.zeros((height, width), np.uint8)
-        for instance in scene.instances:
-            fill_polygon(label_map, instance.polygon, instance.label + 1)
+        label_map = scene_label_map(scene)
         _write_rgb(osp.join(root, 'images', split, f'{index:06d}.jpg'),
                    scene.image)
         cv2.imwrite(

@@ -8,6 +8,7 @@ mmdeploy's task processors build their end-to-end models (NMS outputs to
 boxes, mask paste, label maps) on top of it unchanged.
 """
 import contextlib
+import copy
 import os.path as osp
 from typing import Dict, Iterator, Optional, Sequence
 from unittest import mock
@@ -85,10 +86,30 @@ def openvino_core_backend() -> Iterator[None]:
         yield
 
 
+def segmentation_logits_at_head_size(deploy_cfg) -> bool:
+    """Whether a deploy config makes a segmentor's graph output its logits
+    at the head's resolution (:data:`~.work_dir.RESIZE_LOGITS` False)."""
+    from .work_dir import RESIZE_LOGITS
+    codebase = deploy_cfg.codebase_config
+    return codebase.get('type') == 'mmseg' and \
+        codebase.get(RESIZE_LOGITS, True) is False
+
+
+def decode_head_align_corners(model_cfg) -> bool:
+    """The ``align_corners`` of a segmentor config's (last) decode head,
+    mmseg's default (False) where unset."""
+    head = model_cfg.model.decode_head
+    if isinstance(head, (list, tuple)):
+        head = head[-1]
+    return bool(head.get('align_corners', False))
+
+
 class DeployedModel:
     """A deployed model, run like mmdeploy's own: the task processor's
     pre-processing, the backend session, then the task's post-processing
     (boxes and pasted masks, label maps, class scores) as data samples.
+    A segmentor whose graph outputs its head's logits gets its label maps
+    from :class:`~evit_mm.deploy.label_map.LabelMapTail`.
 
     Args:
         deployment (Deployment | str): What
@@ -112,6 +133,28 @@ class DeployedModel:
             self.model = self.task_processor.build_backend_model(
                 deployment.backend_files,
                 self.task_processor.update_data_preprocessor)
+        if segmentation_logits_at_head_size(self.deploy_cfg):
+            from .label_map import LabelMapTail
+            self.label_map = LabelMapTail(
+                deployment.backend, decode_head_align_corners(self.model_cfg))
+            self.model.forward = self._segment
+            # mmdeploy's pack_result argmaxes the outputs of a graph without
+            # argmax; _segment gives it label maps.
+            self.model.deploy_cfg = copy.deepcopy(self.model.deploy_cfg)
+            self.model.deploy_cfg.codebase_config.with_argmax = True
+
+    def _segment(self, inputs: torch.Tensor, data_samples: list,
+                 mode: str = 'predict') -> list:
+        """mmdeploy's segmentation forward for a graph that outputs the
+        head's logits: the label maps at the input size drawn from them,
+        then mmdeploy's packing (resized to each image's ``ori_shape``)."""
+        model = self.model
+        logits = model.wrapper({model.input_name: inputs.to(model.device)
+                                })[model.output_names[0]]
+        labels = torch.from_numpy(
+            self.label_map(logits.numpy(), inputs.shape[2:])) \
+            if logits.is_floating_point() else logits
+        return model.pack_result(labels, data_samples)
 
     def predict(self, imgs: Sequence) -> list:
         """Predictions for ``imgs`` (paths or arrays): mmdet/mmseg/

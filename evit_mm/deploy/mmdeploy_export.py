@@ -36,8 +36,8 @@ import numpy as np
 
 from ..datasets.images import ImageError, check_image
 from .work_dir import (BACKENDS, DEPLOY_CFG_FILE, GRAPH_PADDING,
-                       MODEL_CFG_FILE, ONNX_FILE, OPENVINO_FILE, Deployment,
-                       DeployError)
+                       MODEL_CFG_FILE, ONNX_FILE, OPENVINO_FILE, RESIZE_LOGITS,
+                       Deployment, DeployError)
 
 # mmdeploy's rewriters are written for opset 11; torch's TorchScript
 # exporter goes up to 20.
@@ -213,7 +213,8 @@ def deploy_model(config: str,
                  work_dir: str,
                  img: Optional[Union[str, np.ndarray]] = None,
                  shape: Optional[Tuple[int, int]] = None,
-                 opset: Optional[int] = None) -> Deployment:
+                 opset: Optional[int] = None,
+                 label_map_in_graph: bool = False) -> Deployment:
     """Export the whole model of ``config`` with ``checkpoint`` through
     mmdeploy's ``torch2onnx`` and build the backend model in ``work_dir``.
 
@@ -233,6 +234,11 @@ def deploy_model(config: str,
         shape (tuple[int, int], optional): (H, W) of the random image.
             Defaults to 320x320. The graph is dynamic in H and W either way.
         opset (int, optional): ONNX opset. Defaults to the deploy config's.
+        label_map_in_graph (bool): A segmentor's graph outputs the label
+            map ``(N, 1, H, W)`` (mmdeploy's resize + argmax in the graph)
+            instead of its head's logits ``(N, C, h, w)``, whose label map
+            :class:`~evit_mm.deploy.label_map.LabelMapTail` draws several
+            times faster. Defaults to False.
 
     Returns:
         Deployment: the files written.
@@ -261,6 +267,13 @@ def deploy_model(config: str,
             raise FileNotFoundError(f'{what} {path} does not exist.')
     model_cfg = Config.fromfile(config)
     deploy_cfg = deploy_config(model_cfg, backend, opset)
+    if label_map_in_graph:
+        if deploy_task(model_cfg) != 'segmentation':
+            raise DeployError(
+                'label_map_in_graph is for segmentors (mmseg configs), not '
+                f'a {deploy_task(model_cfg)} config like {config}.')
+        deploy_cfg.codebase_config.update(
+            {RESIZE_LOGITS: True, 'with_argmax': True})
     move_padding_into_graph(model_cfg, deploy_cfg)
     check_backend(backend, deploy_cfg.onnx_config.opset_version)
     example = _example_image(img, shape)

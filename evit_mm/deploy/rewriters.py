@@ -20,6 +20,9 @@ RTMDet's and RTMDet-Ins's NMS, as mmdeploy 1.3.1 exports them, ran on
 boxes not clipped to the image (mmdet clips them first)
 (:func:`rtmdet_head__predict_by_feat_clipped`,
 :func:`rtmdet_ins_head__predict_by_feat_clipped`).
+
+A segmentor's graph may end at its head's logits
+(:func:`decode_head__predict_by_feat_at_head_size`).
 """
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
@@ -34,7 +37,7 @@ from mmdeploy.mmcv.ops import multiclass_nms
 from mmdet.structures.bbox import distance2bbox
 from torch.nn.modules.utils import _pair
 
-from .work_dir import BACKENDS, GRAPH_PADDING
+from .work_dir import BACKENDS, GRAPH_PADDING, RESIZE_LOGITS
 
 # mmdeploy imports the target of every registered rewriter when an export
 # starts, inside its RewriterContext. Importing mmseg there (it imports timm,
@@ -295,3 +298,20 @@ def rtmdet_ins_head__predict_by_feat_clipped(
         cfg.get('score_thr', post.score_threshold), post.pre_top_k,
         cfg.get('max_per_img', post.keep_top_k),
         cfg.get('mask_thr_binary', 0.5))
+
+
+@rewriter_of_deployed(
+    'mmseg.models.decode_heads.decode_head.BaseDecodeHead.predict_by_feat')
+def decode_head__predict_by_feat_at_head_size(self, seg_logits: torch.Tensor,
+                                              batch_img_metas: List[dict]):
+    """The class logits at the head's resolution where the deploy config's
+    :data:`RESIZE_LOGITS` is False: the graph ends there, and the label map
+    (mmseg's resize to the input size + argmax) is drawn after it by
+    :class:`evit_mm.deploy.label_map.LabelMapTail`. Otherwise, and for a
+    binary head (one output channel, thresholded in the graph), mmseg's
+    resize."""
+    ctx = FUNCTION_REWRITER.get_context()
+    if ctx.cfg.codebase_config.get(RESIZE_LOGITS, True) or \
+            self.out_channels == 1:
+        return ctx.origin_func(self, seg_logits, batch_img_metas)
+    return seg_logits

@@ -71,6 +71,8 @@ SEGMENTORS = {
     'configs/segformer/segformer_efficientvit-m4_8xb2-160k_ade20k-512x512.py',
     'segformer-b0':
     'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
+    'upernet-m0':
+    'configs/upernet/upernet_efficientvit-m0_4xb4-160k_ade20k-512x512.py',
 }
 # Per family: the peer every model is compared with and the image sizes
 # (H, W) timed by default: the quickstart size and the size of the
@@ -81,6 +83,8 @@ FAMILIES = {
     'rtmdet': dict(peer='rtmdet-tiny', sizes=[(192, 192), (640, 640)]),
     'fpn': dict(peer='fpn-r18', sizes=[(256, 256), (512, 512)]),
     'segformer': dict(peer='segformer-b0', sizes=[(256, 256), (512, 512)]),
+    # No stock UperNet is timed beside it.
+    'upernet': dict(peer=None, sizes=[(256, 256), (512, 512)]),
 }
 
 
@@ -111,6 +115,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='HxW images of all the segmentors (default: the quickstart '
         'size 256x256 and ADE20K 512x512)')
     parser.add_argument(
+        '--graph-tail', action='store_true',
+        help='segmentors: also time the deployed graph that draws the label '
+        "map itself (backend '<backend>+graph-tail'), beside the default "
+        "graph ending at the head's logits and the exact tail after it")
+    parser.add_argument(
         '--backends',
         nargs='*',
         default=list(BACKENDS),
@@ -134,7 +143,7 @@ def bench_models(args: argparse.Namespace) -> list:
         if configs:
             rows += whole_model.benchmark(
                 configs, sizes or facts['sizes'], args.threads,
-                args.warmup, args.repeats, args.backends)
+                args.warmup, args.repeats, args.backends, args.graph_tail)
     timed = [row for row in rows if 'error' not in row]
     for row in timed:
         def same(name: str, backend: str) -> Optional[dict]:
@@ -180,11 +189,11 @@ def main(argv=None) -> int:
     print(f'\nWhole models, batch 1, eval; median of {args.repeats} '
           f'interleaved runs after {args.warmup} warm-up(s); the whole '
           'model includes post-processing (NMS, label map); backbone = the '
-          'backbone alone on the same input; FLOPs = multiply-accumulates '
-          'of the network; random weights')
+          'backbone alone on the same input; GMACs = multiply-accumulates '
+          'of the network, bb = the backbone\'s share; random weights')
     print(f'{"model":<24}{"HxW":>9} {"backend":<12}{"ms (p10-p90)":>29}'
           f'{"img/s":>8}{"backbone":>9}{"neck+hd":>8}{"vs eager":>9}'
-          f'{"vs peer":>8}{"params M":>9}{"GFLOPs":>8}{"bb FLOPs":>9}')
+          f'{"vs peer":>8}{"params M":>9}{"GMACs":>8}{"bb MACs":>9}')
     rows = bench_models(args)
     print_model_rows(rows)
     finish(env, args.json, models=rows)

@@ -1,9 +1,10 @@
 """Deploy a whole model of an evit_mm config with mmdeploy 1.3.1.
 
 RetinaNet / Mask R-CNN / Faster R-CNN (NMS and RoI masks in the graph),
-Semantic FPN / UperNet (argmax in the graph) and classifiers (class scores)
-go to ONNX through mmdeploy's torch2onnx with dynamic batch, height and
-width, then to the backend: ONNX Runtime runs the ONNX file, OpenVINO an IR
+Semantic FPN / UperNet / SegFormer (the head's logits; the label map is
+drawn after the graph, or in it with --label-map-in-graph) and classifiers
+(class scores) go to ONNX through mmdeploy's torch2onnx with dynamic batch,
+height and width, then to the backend: ONNX Runtime runs the ONNX file, OpenVINO an IR
 converted from it with openvino.convert_model. The deploy configs are in
 configs/deploy/. Examples::
 
@@ -44,6 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'default: random pixels of --shape')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='size of the random image (default 320 320)')
+    parser.add_argument('--label-map-in-graph', action='store_true',
+                        help='segmentors: the graph outputs the label map '
+                        '(resize + argmax in the graph) instead of the '
+                        "head's logits")
     parser.add_argument('--opset', type=int,
                         help='ONNX opset (default: the deploy config\'s, 11)')
     return parser.parse_args(argv)
@@ -69,7 +74,7 @@ def main(argv=None) -> int:
     try:
         deployment = deploy_model(args.config, args.checkpoint, args.backend,
                                   args.work_dir, args.img, args.shape,
-                                  args.opset)
+                                  args.opset, args.label_map_in_graph)
     except (DeployError, CheckpointError, FileNotFoundError) as err:
         print(f'deploy.py: error: {err}', file=sys.stderr)
         return 2
