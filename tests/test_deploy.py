@@ -593,3 +593,33 @@ def test_detectors_pad_in_the_graph(config, detector):
     else:
         assert after.to_dict() == before
         assert GRAPH_PADDING not in deploy_cfg.codebase_config
+
+
+@pytest.mark.parametrize('in_graph', [False, True])
+def test_deploy_places_a_segmentors_label_map(in_graph):
+    """The shipped deploy config keeps mmdeploy's label map in the graph
+    (what mmdeploy's own tool exports); deploy.py records the head's logits
+    as the graph's output unless asked for the label map, and refuses the
+    option for other tasks."""
+    from mmengine.config import Config
+
+    from evit_mm.deploy.mmdeploy_export import (DeployError, RESIZE_LOGITS,
+                                                place_label_map)
+    segmentor = Config.fromfile(osp.join(
+        CONFIGS, 'segformer/segformer_efficientvit-m0_8xb2-160k_ade20k-'
+        '512x512.py'))
+    deploy_cfg = deploy_config(segmentor, 'onnxruntime')
+    assert deploy_cfg.codebase_config.with_argmax is True
+    assert RESIZE_LOGITS not in deploy_cfg.codebase_config
+    place_label_map(segmentor, deploy_cfg, in_graph)
+    assert deploy_cfg.codebase_config[RESIZE_LOGITS] is in_graph
+    assert deploy_cfg.codebase_config.with_argmax is in_graph
+    detector = Config.fromfile(osp.join(
+        CONFIGS, 'retinanet/retinanet_efficientvit-m0_fpn_1x_coco.py'))
+    detector_cfg = deploy_config(detector, 'onnxruntime')
+    if in_graph:
+        with pytest.raises(DeployError, match='for segmentors'):
+            place_label_map(detector, detector_cfg, in_graph)
+    else:
+        place_label_map(detector, detector_cfg, in_graph)
+        assert RESIZE_LOGITS not in detector_cfg.codebase_config

@@ -125,6 +125,26 @@ def move_padding_into_graph(model_cfg, deploy_cfg) -> None:
         preprocessor['pad_size_divisor'] = 1
 
 
+def place_label_map(model_cfg, deploy_cfg, in_graph: bool) -> None:
+    """Record in a segmentor's ``deploy_cfg`` where its label map is
+    drawn: in the graph (mmdeploy's resize + argmax, ``in_graph``) or after
+    it by :class:`~evit_mm.deploy.label_map.LabelMapTail`, from a graph that
+    ends at the head's logits.
+
+    Raises:
+        DeployError: ``in_graph`` for a model that is not a segmentor.
+    """
+    task = deploy_task(model_cfg)
+    if task != 'segmentation':
+        if in_graph:
+            raise DeployError(
+                'label_map_in_graph is for segmentors (mmseg configs), not '
+                f'a {task} config.')
+        return
+    deploy_cfg.codebase_config.update(
+        {RESIZE_LOGITS: in_graph, 'with_argmax': in_graph})
+
+
 @contextlib.contextmanager
 def private_fx_wrap_bookkeeping() -> Iterator[None]:
     """Within the context, mmdeploy's function rewriter keeps its record of
@@ -267,13 +287,7 @@ def deploy_model(config: str,
             raise FileNotFoundError(f'{what} {path} does not exist.')
     model_cfg = Config.fromfile(config)
     deploy_cfg = deploy_config(model_cfg, backend, opset)
-    if label_map_in_graph:
-        if deploy_task(model_cfg) != 'segmentation':
-            raise DeployError(
-                'label_map_in_graph is for segmentors (mmseg configs), not '
-                f'a {deploy_task(model_cfg)} config like {config}.')
-        deploy_cfg.codebase_config.update(
-            {RESIZE_LOGITS: True, 'with_argmax': True})
+    place_label_map(model_cfg, deploy_cfg, label_map_in_graph)
     move_padding_into_graph(model_cfg, deploy_cfg)
     check_backend(backend, deploy_cfg.onnx_config.opset_version)
     example = _example_image(img, shape)
