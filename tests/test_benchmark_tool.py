@@ -108,7 +108,7 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.runs(TOOL, '--seg-sizes', '--threads')
+@pytest.mark.runs(TOOL, '--seg-sizes', '--threads', '--scene-logits')
 def test_tiny_real_time_run_against_their_peers(tmp_path):
     """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
     SegFormer-B0, eager and in OpenVINO: each is compared with its own
@@ -118,7 +118,7 @@ def test_tiny_real_time_run_against_their_peers(tmp_path):
     run_script(
         TOOL, '--models', *models, '--det-sizes', '64x96', '--seg-sizes',
         '48x60', '--repeats', '1', '--warmup', '0', '--threads', '1',
-        '--backends', 'openvino', '--json', output)
+        '--backends', 'openvino', '--scene-logits', '--json', output)
     result = json.loads(output.read_text())
     rows = {(r['model'], r['backend']): r for r in result['models']}
     assert set(rows) == {(m, b) for m in models

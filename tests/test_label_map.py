@@ -190,3 +190,33 @@ def test_trained_quickstart_logits(config, iters, lr, tmp_path):
     split = CellSplit(logits[0], (125, 99), align_corners)
     print(f'{config} {tuple(logits.shape[2:])}: boundary cells '
           f'{split.boundary_fraction:.1%}')
+
+
+def test_benchmark_tail_draws_from_a_scene_when_asked():
+    """``benchmark.py --scene-logits``: the graph still runs, and the tail
+    draws mmseg's label map of logits shaped like the graph's output that
+    follow a synthetic scene's regions (few boundary cells), not of the
+    graph's noise."""
+    from mmengine.config import Config
+
+    from evit_mm.analysis.whole_model import (logits_of_a_scene,
+                                              with_label_map)
+    noise = random_logits(0, 150, 16)[:, :, :, :12]
+    calls = []
+
+    def graph():
+        calls.append(1)
+        return [noise]
+
+    cfg = Config(dict(model=dict(decode_head=dict(align_corners=False))))
+    size = (128, 96)
+    plain = with_label_map(graph, 'onnxruntime', cfg, 1, size)
+    assert_mmseg_labels(plain(), noise, size, False)
+    scene = with_label_map(graph, 'onnxruntime', cfg, 1, size, scene=True)
+    calls.clear()
+    labels = scene()
+    assert calls == [1]
+    assert_mmseg_labels(labels, logits_of_a_scene(noise, size), size, False)
+    assert not np.array_equal(labels, plain())
+    # the scene's labels are few and large regions: a handful of classes
+    assert 1 < len(np.unique(labels)) <= 8

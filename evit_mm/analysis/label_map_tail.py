@@ -4,7 +4,7 @@ graph with the label map in it ends in) beside
 :class:`evit_mm.deploy.label_map.LabelMapTail` (the exact pruned tail of
 a graph that outputs the head's logits), on logits like a trained
 segmentor's and on noise."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -14,11 +14,12 @@ MARGIN = 6.
 
 
 def realistic_logits(label_map: np.ndarray, seed: int, classes: int,
-                     logit_size: int, margin: float = MARGIN) -> np.ndarray:
-    """``(1, classes, logit_size, logit_size)`` float32 logits like a
-    trained segmentor's: unit Gaussian noise, plus ``margin`` times the
-    share of each low-resolution pixel that a region of ``label_map``
-    covers, for a class drawn at random among ``classes`` per region.
+                     logit_size: Union[int, Tuple[int, int]],
+                     margin: float = MARGIN) -> np.ndarray:
+    """``(1, classes, h, w)`` float32 logits like a trained segmentor's:
+    unit Gaussian noise, plus ``margin`` times the share of each
+    low-resolution pixel that a region of ``label_map`` covers, for a class
+    drawn at random among ``classes`` per region.
 
     Args:
         label_map (ndarray): ``(H, W)`` integer regions, e.g. a synthetic
@@ -26,19 +27,20 @@ def realistic_logits(label_map: np.ndarray, seed: int, classes: int,
             (:func:`evit_mm.datasets.synthetic.scene_label_map`).
         seed (int): Seed of the classes and the noise.
         classes (int): Number of classes (>= the regions).
-        logit_size (int): Side of the logits.
+        logit_size (int | tuple[int, int]): Side, or (h, w), of the
+            logits.
         margin (float): Lead of a region's class.
     """
     import cv2
+    height, width = (logit_size, logit_size) if isinstance(
+        logit_size, int) else logit_size
     rng = np.random.default_rng(seed)
     present = np.unique(label_map)
-    logits = rng.standard_normal((classes, logit_size, logit_size),
-                                 dtype=np.float32)
+    logits = rng.standard_normal((classes, height, width), dtype=np.float32)
     for value, cls in zip(present,
                           rng.choice(classes, len(present), replace=False)):
         share = cv2.resize((label_map == value).astype(np.float32),
-                           (logit_size, logit_size),
-                           interpolation=cv2.INTER_AREA)
+                           (width, height), interpolation=cv2.INTER_AREA)
         logits[cls] += margin * share
     return logits[None]
 

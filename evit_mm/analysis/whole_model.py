@@ -11,6 +11,7 @@ import os.path as osp
 import tempfile
 from typing import Callable, Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -166,15 +167,38 @@ def deploy_whole(model: nn.Module, cfg, backend: str, height: int,
     return deployment.backend_files[0]
 
 
+def logits_of_a_scene(like: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Logits of ``like``'s shape ``(1, C, h, w)`` like a trained
+    segmentor's on a synthetic ADE20K-layout scene of ``size`` (H, W)
+    (:func:`~evit_mm.analysis.label_map_tail.realistic_logits`)."""
+    from ..datasets.synthetic import make_scene, scene_label_map
+    from .label_map_tail import realistic_logits
+    rng = np.random.default_rng(0)
+    scene = scene_label_map(make_scene(rng, size[1], size[0]))
+    return realistic_logits(scene, 0, like.shape[1], like.shape[2:])
+
+
 def with_label_map(run: Callable[[], list], backend: str, cfg,
-                   threads: int, size: Sequence[int]) -> Callable[[], object]:
+                   threads: int, size: Sequence[int],
+                   scene: bool = False) -> Callable[[], object]:
     """A deployed segmentor's graph (ending at its head's logits) followed
     by the label map drawn from them at ``size``, as
-    :class:`~evit_mm.deploy.backends.DeployedModel` draws it."""
+    :class:`~evit_mm.deploy.backends.DeployedModel` draws it. With
+    ``scene``, the graph runs and the tail draws from logits of the same
+    shape like a trained segmentor's (:func:`logits_of_a_scene`) instead of the
+    graph's own, which random weights make noise."""
     from ..deploy.backends import decode_head_align_corners
     from ..deploy.label_map import LabelMapTail
     tail = LabelMapTail(backend, decode_head_align_corners(cfg), threads)
-    return lambda: tail(run()[0], size)
+    if not scene:
+        return lambda: tail(run()[0], size)
+    logits = logits_of_a_scene(run()[0], size)
+
+    def graph_then_tail():
+        run()
+        return tail(logits, size)
+
+    return graph_then_tail
 
 
 def complexity(model: nn.Module, inputs: torch.Tensor) -> Dict[str, int]:
@@ -196,7 +220,8 @@ def benchmark(configs: Dict[str, str],
               warmup: int = 1,
               repeats: int = 5,
               backends: Sequence[str] = BACKENDS,
-              graph_tail: bool = False) -> List[dict]:
+              graph_tail: bool = False,
+              scene_logits: bool = False) -> List[dict]:
     """Time whole models and their backbones at batch 1, in one interleaved
     run per image size: every model whole and backbone alone, in PyTorch
     and in each deployed backend (mmdeploy's export of the whole model,
@@ -219,6 +244,10 @@ def benchmark(configs: Dict[str, str],
             itself (mmdeploy's resize + argmax), beside the default graph
             that ends at the head's logits followed by
             :class:`~evit_mm.deploy.label_map.LabelMapTail`.
+        scene_logits (bool): Segmentors: the tail after a graph ending at
+            the head's logits draws from logits like a trained segmentor's
+            on a synthetic scene (:func:`with_label_map`), not from the
+            noise of the random weights.
 
     Returns:
         list[dict]: per model, size and backend (``'pytorch'`` first):
@@ -271,8 +300,9 @@ def benchmark(configs: Dict[str, str],
                     whole = deployed_timer(backend, deployed[name, label],
                                            feed, threads)
                     if cfg.default_scope == 'mmseg' and not in_graph:
-                        whole = with_label_map(whole, backend, cfg, threads,
-                                               inputs.shape[2:])
+                        whole = with_label_map(
+                            whole, backend, cfg, threads, inputs.shape[2:],
+                            scene_logits)
                     try:
                         whole()
                     except Exception as err:  # each backend raises its own types

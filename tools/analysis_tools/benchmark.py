@@ -120,6 +120,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "map itself (backend '<backend>+graph-tail'), beside the default "
         "graph ending at the head's logits and the exact tail after it")
     parser.add_argument(
+        '--scene-logits', action='store_true',
+        help="segmentors: the exact tail draws from logits like a trained "
+        "segmentor's on a synthetic scene, of the graph's output shape, "
+        "instead of the random weights' noise (the graph still runs)")
+    parser.add_argument(
         '--backends',
         nargs='*',
         default=list(BACKENDS),
@@ -143,7 +148,8 @@ def bench_models(args: argparse.Namespace) -> list:
         if configs:
             rows += whole_model.benchmark(
                 configs, sizes or facts['sizes'], args.threads,
-                args.warmup, args.repeats, args.backends, args.graph_tail)
+                args.warmup, args.repeats, args.backends, args.graph_tail,
+                args.scene_logits)
     timed = [row for row in rows if 'error' not in row]
     for row in timed:
         def same(name: str, backend: str) -> Optional[dict]:
@@ -190,7 +196,9 @@ def main(argv=None) -> int:
           f'interleaved runs after {args.warmup} warm-up(s); the whole '
           'model includes post-processing (NMS, label map); backbone = the '
           'backbone alone on the same input; GMACs = multiply-accumulates '
-          'of the network, bb = the backbone\'s share; random weights')
+          'of the network, bb = the backbone\'s share; random weights'
+          + ('; the label map drawn from logits like a trained '
+             "segmentor's" if args.scene_logits else ''))
     print(f'{"model":<24}{"HxW":>9} {"backend":<12}{"ms (p10-p90)":>29}'
           f'{"img/s":>8}{"backbone":>9}{"neck+hd":>8}{"vs eager":>9}'
           f'{"vs peer":>8}{"params M":>9}{"GMACs":>8}{"bb MACs":>9}')
