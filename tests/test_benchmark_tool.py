@@ -108,23 +108,34 @@ def test_tiny_whole_model_run_writes_all_numbers(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.runs(TOOL, '--seg-sizes', '--threads', '--scene-logits')
+@pytest.mark.runs(TOOL, '--seg-sizes', '--threads', '--scene-logits',
+                  '--graph-tail')
 def test_tiny_real_time_run_against_their_peers(tmp_path):
     """RTMDet and SegFormer with EfficientViT beside RTMDet-tiny and
-    SegFormer-B0, eager and in OpenVINO: each is compared with its own
-    family's peer."""
+    SegFormer-B0, eager and in OpenVINO (the segmentors also with the label
+    map in the graph): each is compared with its own family's peer on the
+    same backend."""
     output = tmp_path / 'models.json'
     models = ['rtmdet-m0', 'rtmdet-tiny', 'segformer-m0', 'segformer-b0']
     run_script(
         TOOL, '--models', *models, '--det-sizes', '64x96', '--seg-sizes',
         '48x60', '--repeats', '1', '--warmup', '0', '--threads', '1',
-        '--backends', 'openvino', '--scene-logits', '--json', output)
+        '--backends', 'openvino', '--scene-logits', '--graph-tail',
+        '--json', output)
     result = json.loads(output.read_text())
     rows = {(r['model'], r['backend']): r for r in result['models']}
+    # segmentors also with the label map in the graph
     assert set(rows) == {(m, b) for m in models
-                         for b in ('pytorch', 'openvino')}
+                         for b in ('pytorch', 'openvino')} | {
+                             (m, 'openvino+graph-tail') for m in models
+                             if m.startswith('segformer')}
+    # MiT-B0's OpenVINO graph at this size outputs empty logits: reported
+    failed = {key for key, row in rows.items() if 'error' in row}
+    assert {model for model, _ in failed} <= {'segformer-b0'}, failed
     for (model, backend), row in rows.items():
         peer = 'rtmdet-tiny' if model.startswith('rtmdet') else 'segformer-b0'
+        if (model, backend) in failed or (peer, backend) in failed:
+            continue
         assert row['peer'] == peer
         assert row['speedup_vs_peer'] == pytest.approx(
             rows[peer, backend]['median_ms'] / row['median_ms'])

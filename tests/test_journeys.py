@@ -205,7 +205,9 @@ def test_gpu_build_commands_agree_with_install_script():
     """The mmcv build the GPU section prints is the one install.sh runs:
     same version, same C++ standard edit, same pip flags, ops on."""
     script = _install_script()
-    wanted = re.search(r"'mmcv': '([\d.]+)'", script).group(1)
+    with open(osp.join(REPO_ROOT, 'requirements', 'tested.txt')) as f:
+        wanted = re.search(r'^mmcv==([\d.]+)$', f.read(), re.M).group(1)
+    assert f'"mmcv=={wanted}"' in script
     build = next(block for block in shell_blocks() if 'sed -i' in block)
     assert re.findall(r'mmcv[=-]=?([\d.]+\d)', build) and set(
         re.findall(r'mmcv[=-]=?([\d.]+\d)', build)) == {wanted}

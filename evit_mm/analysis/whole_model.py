@@ -173,6 +173,9 @@ def logits_of_a_scene(like: np.ndarray, size: Sequence[int]) -> np.ndarray:
     (:func:`~evit_mm.analysis.label_map_tail.realistic_logits`)."""
     from ..datasets.synthetic import make_scene, scene_label_map
     from .label_map_tail import realistic_logits
+    if like.ndim != 4 or 0 in like.shape:
+        raise ValueError(f'the graph output logits of shape {like.shape}, '
+                         'not (1, C, h, w) with pixels.')
     rng = np.random.default_rng(0)
     scene = scene_label_map(make_scene(rng, size[1], size[0]))
     return realistic_logits(scene, 0, like.shape[1], like.shape[2:])
@@ -192,11 +195,13 @@ def with_label_map(run: Callable[[], list], backend: str, cfg,
     tail = LabelMapTail(backend, decode_head_align_corners(cfg), threads)
     if not scene:
         return lambda: tail(run()[0], size)
-    logits = logits_of_a_scene(run()[0], size)
+    logits = []  # made at the first call, from the graph's output shape
 
     def graph_then_tail():
-        run()
-        return tail(logits, size)
+        output = run()[0]
+        if not logits:
+            logits.append(logits_of_a_scene(output, size))
+        return tail(logits[0], size)
 
     return graph_then_tail
 
