@@ -208,15 +208,22 @@ def test_benchmark_tail_draws_from_a_scene_when_asked():
         calls.append(1)
         return [noise]
 
+    from evit_mm.datasets.synthetic import make_scene, scene_label_map
+
+    def scene_of(size):
+        return scene_label_map(
+            make_scene(np.random.default_rng(0), size[1], size[0]))
+
     cfg = Config(dict(model=dict(decode_head=dict(align_corners=False))))
     size = (128, 96)
     plain = with_label_map(graph, 'onnxruntime', cfg, 1, size)
     assert_mmseg_labels(plain(), noise, size, False)
-    scene = with_label_map(graph, 'onnxruntime', cfg, 1, size, scene=True)
+    scene = with_label_map(graph, 'onnxruntime', cfg, 1, size, scene_of)
     calls.clear()
     labels = scene()
     assert calls == [1]
-    assert_mmseg_labels(labels, logits_of_a_scene(noise, size), size, False)
+    assert_mmseg_labels(labels, logits_of_a_scene(noise, scene_of(size)),
+                        size, False)
     assert not np.array_equal(labels, plain())
     # the scene's labels are few and large regions: a handful of classes
     assert 1 < len(np.unique(labels)) <= 8

@@ -7,6 +7,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/install.sh
-echo "[tests] the whole suite takes 15-25 min on 2 cores (docs/development.md); -m \"not slow\" about 6"
+echo "[tests] the whole suite takes about 25 min on 2 cores (docs/development.md); -m \"not slow\" about 6"
 exec "${PYTHON:-python3}" -m pytest tests -n "${TEST_WORKERS:-$(nproc)}" \
   --dist worksteal "$@"

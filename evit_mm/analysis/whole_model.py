@@ -9,7 +9,7 @@ import logging
 import os
 import os.path as osp
 import tempfile
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -167,40 +167,39 @@ def deploy_whole(model: nn.Module, cfg, backend: str, height: int,
     return deployment.backend_files[0]
 
 
-def logits_of_a_scene(like: np.ndarray, size: Sequence[int]) -> np.ndarray:
+def logits_of_a_scene(like: np.ndarray, label_map: np.ndarray) -> np.ndarray:
     """Logits of ``like``'s shape ``(1, C, h, w)`` like a trained
-    segmentor's on a synthetic ADE20K-layout scene of ``size`` (H, W)
+    segmentor's on the regions of ``label_map``
     (:func:`~evit_mm.analysis.label_map_tail.realistic_logits`)."""
-    from ..datasets.synthetic import make_scene, scene_label_map
     from .label_map_tail import realistic_logits
     if like.ndim != 4 or 0 in like.shape:
         raise ValueError(f'the graph output logits of shape {like.shape}, '
                          'not (1, C, h, w) with pixels.')
-    rng = np.random.default_rng(0)
-    scene = scene_label_map(make_scene(rng, size[1], size[0]))
-    return realistic_logits(scene, 0, like.shape[1], like.shape[2:])
+    return realistic_logits(label_map, 0, like.shape[1], like.shape[2:])
 
 
 def with_label_map(run: Callable[[], list], backend: str, cfg,
                    threads: int, size: Sequence[int],
-                   scene: bool = False) -> Callable[[], object]:
+                   scene: Optional[Callable[[Sequence[int]], np.ndarray]]
+                   = None) -> Callable[[], object]:
     """A deployed segmentor's graph (ending at its head's logits) followed
     by the label map drawn from them at ``size``, as
     :class:`~evit_mm.deploy.backends.DeployedModel` draws it. With
-    ``scene``, the graph runs and the tail draws from logits of the same
-    shape like a trained segmentor's (:func:`logits_of_a_scene`) instead of the
-    graph's own, which random weights make noise."""
+    ``scene`` (a label map of ``size`` for a size), the graph runs and the
+    tail draws from logits of the same shape like a trained segmentor's on
+    that label map (:func:`logits_of_a_scene`) instead of the graph's own,
+    which random weights make noise."""
     from ..deploy.backends import decode_head_align_corners
     from ..deploy.label_map import LabelMapTail
     tail = LabelMapTail(backend, decode_head_align_corners(cfg), threads)
-    if not scene:
+    if scene is None:
         return lambda: tail(run()[0], size)
     logits = []  # made at the first call, from the graph's output shape
 
     def graph_then_tail():
         output = run()[0]
         if not logits:
-            logits.append(logits_of_a_scene(output, size))
+            logits.append(logits_of_a_scene(output, scene(size)))
         return tail(logits[0], size)
 
     return graph_then_tail
@@ -226,7 +225,8 @@ def benchmark(configs: Dict[str, str],
               repeats: int = 5,
               backends: Sequence[str] = BACKENDS,
               graph_tail: bool = False,
-              scene_logits: bool = False) -> List[dict]:
+              scene: Optional[Callable[[Sequence[int]], np.ndarray]] = None
+              ) -> List[dict]:
     """Time whole models and their backbones at batch 1, in one interleaved
     run per image size: every model whole and backbone alone, in PyTorch
     and in each deployed backend (mmdeploy's export of the whole model,
@@ -249,10 +249,11 @@ def benchmark(configs: Dict[str, str],
             itself (mmdeploy's resize + argmax), beside the default graph
             that ends at the head's logits followed by
             :class:`~evit_mm.deploy.label_map.LabelMapTail`.
-        scene_logits (bool): Segmentors: the tail after a graph ending at
-            the head's logits draws from logits like a trained segmentor's
-            on a synthetic scene (:func:`with_label_map`), not from the
-            noise of the random weights.
+        scene (callable, optional): Segmentors: a label map of a given
+            (H, W); the tail after a graph ending at the head's logits then
+            draws from logits like a trained segmentor's on it
+            (:func:`with_label_map`), not from the noise of the random
+            weights.
 
     Returns:
         list[dict]: per model, size and backend (``'pytorch'`` first):
@@ -307,7 +308,7 @@ def benchmark(configs: Dict[str, str],
                     if cfg.default_scope == 'mmseg' and not in_graph:
                         whole = with_label_map(
                             whole, backend, cfg, threads, inputs.shape[2:],
-                            scene_logits)
+                            scene)
                     try:
                         whole()
                     except Exception as err:  # each backend raises its own types

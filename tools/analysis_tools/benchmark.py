@@ -27,12 +27,15 @@ import os.path as osp
 import sys
 from typing import Optional
 
+import numpy as np
+
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 from evit_mm.analysis import whole_model  # noqa: E402
 from evit_mm.analysis.timing import (benchmark_parser,  # noqa: E402
                                      describe, environment, finish,
                                      shape_type, use_threads)
+from evit_mm.datasets.synthetic import make_scene, scene_label_map  # noqa
 from evit_mm.deploy.work_dir import BACKENDS  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -134,6 +137,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def scene_of_size(size) -> np.ndarray:
+    """The label map of a synthetic ADE20K-layout scene of ``size`` (H, W),
+    for ``--scene-logits``."""
+    scene = make_scene(np.random.default_rng(0), size[1], size[0])
+    return scene_label_map(scene)
+
+
 def bench_models(args: argparse.Namespace) -> list:
     """Time the chosen models family by family (one interleaved run per
     family and image size); add the ratios to eager and to the peer."""
@@ -149,7 +159,7 @@ def bench_models(args: argparse.Namespace) -> list:
             rows += whole_model.benchmark(
                 configs, sizes or facts['sizes'], args.threads,
                 args.warmup, args.repeats, args.backends, args.graph_tail,
-                args.scene_logits)
+                scene_of_size if args.scene_logits else None)
     timed = [row for row in rows if 'error' not in row]
     for row in timed:
         def same(name: str, backend: str) -> Optional[dict]:
