@@ -344,6 +344,27 @@ def test_segformer_matches_pytorch(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.runs(DEPLOY, '--label-map-in-graph')
+def test_segformer_with_the_label_map_in_the_graph(tmp_path):
+    """``deploy.py --label-map-in-graph``: the graph outputs the label map
+    ``(N, 1, H, W)`` (mmdeploy's resize + argmax), recorded in the work
+    dir's deploy config, and the deployed model still answers as PyTorch."""
+    import onnxruntime as ort
+    from mmengine.config import Config
+    model = segmentor_with_spread_logits(SEGFORMER, images(tmp_path))
+    check_deployments(tmp_path, SEGFORMER, model, ['onnxruntime'],
+                      label_maps_match,
+                      ('--shape', '160', '224', '--label-map-in-graph'))
+    deployment = Deployment.from_work_dir(str(tmp_path / 'onnxruntime'))
+    assert Config.fromfile(
+        deployment.deploy_cfg).codebase_config.with_argmax is True
+    session = ort.InferenceSession(deployment.backend_files[0])
+    (output, ) = session.run(
+        None, {'input': np.zeros((1, 3, 96, 128), np.float32)})
+    assert output.shape == (1, 1, 96, 128)
+
+
+@pytest.mark.slow
 @pytest.mark.runs(DEPLOY, '--backend', '--work-dir', '--shape')
 def test_upernet_matches_pytorch(tmp_path):
     config = variant(tmp_path, *UPERNET)

@@ -13,7 +13,6 @@ official names, the neck part :class:`reference.OfficialEfficientViTFPN`.
 import json
 import os.path as osp
 import pickle
-import re
 from collections import OrderedDict
 
 import cv2

@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from evit_mm.checkpoint import CheckpointError, read_checkpoint
-from evit_mm.engine import AtomicCheckpointHook, check_checkpoint_fits
+from evit_mm.engine import check_checkpoint_fits
 from evit_mm.models.backbones.efficientvit import EfficientViT
 from test_runtime import ToyDataset, ToyModel
 
