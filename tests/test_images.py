@@ -8,6 +8,7 @@ import os.path as osp
 import runpy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import mmcv
@@ -18,9 +19,9 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from PIL import Image
 
-from evit_mm.datasets.checked import (CheckImageFiles, check_dataset_images,
-                                      find_unusable, report_skipped_images,
-                                      run_record)
+from evit_mm.datasets.checked import (CheckImageFiles, SkipRecord,
+                                      check_dataset_images, find_unusable,
+                                      report_skipped_images)
 from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
                                      check_image, max_image_pixels,
                                      scan_images)
@@ -415,7 +416,7 @@ def test_dataset_configs_are_wrapped_once_through_wrappers():
             dict(type='A'), dict(type='CheckedImageDataset',
                                  dataset=dict(type='B'))]))))
     check_dataset_images(cfg, ['train_dataloader', 'val_dataloader',
-                               'test_dataloader'], strict=True)
+                               'test_dataloader'], 'record', strict=True)
     train = cfg.train_dataloader.dataset
     assert train.type == 'RepeatDataset'
     assert train.dataset.type == 'CheckedImageDataset'
@@ -424,50 +425,119 @@ def test_dataset_configs_are_wrapped_once_through_wrappers():
     inner = cfg.test_dataloader.dataset.datasets
     assert [d.type for d in inner] == ['CheckedImageDataset'] * 2
     assert [d.dataset.type for d in inner] == ['A', 'B']
+    assert {d.record_file for d in inner} == {'record'}
     assert cfg.val_dataloader is None
 
 
-def _corpus_dataset(folder: Path, when: str):
+def test_sets_are_checked_when_loaded_or_before_their_loop():
+    """Without ``strict``: the training set checked when loaded, the test
+    set left as it is and named to the hook, which is added once."""
+    cfg = Config(dict(
+        train_dataloader=dict(dataset=dict(type='CocoDataset')),
+        test_dataloader=dict(num_workers=3, dataset=dict(type='CocoDataset')),
+        custom_hooks=[dict(type='ImageCheckHook', record_file='old')]))
+    for _ in range(2):
+        check_dataset_images(cfg, ['train_dataloader', 'test_dataloader'],
+                             'record', max_pixels=10)
+    assert cfg.train_dataloader.dataset.when == 'load'
+    assert cfg.test_dataloader.dataset.type == 'CocoDataset'
+    assert cfg.custom_hooks == [
+        dict(type='ImageCheckHook', record_file='record',
+             dataloaders=dict(test_dataloader=3), max_pixels=10)
+    ]
+
+
+def listed_names(folder: Path) -> set:
+    """The file names an unchecked ``CustomDataset`` lists."""
+    init_default_scope('mmpretrain')
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(dict(
+        type='CustomDataset', data_root=str(folder), with_label=False,
+        extensions=('.jpg', '.png'), pipeline=[]))
+    return {osp.basename(dataset.get_data_info(i)['img_path'])
+            for i in range(len(dataset))}
+
+
+def _corpus_dataset(folder: Path, when: str, record: SkipRecord):
     """An mmpretrain ``CustomDataset`` over the corpus folder, built as a
     ``CheckedImageDataset`` through the registry."""
     init_default_scope('mmpretrain')
     from mmengine.registry import DATASETS
     return DATASETS.build(dict(
-        type='CheckedImageDataset', when=when, dataset=dict(
-            type='CustomDataset', data_root=str(folder), with_label=False,
-            extensions=('.jpg', '.png'), pipeline=[])))
+        type='CheckedImageDataset', when=when, record_file=record.path,
+        dataset=dict(type='CustomDataset', data_root=str(folder),
+                     with_label=False, extensions=('.jpg', '.png'),
+                     pipeline=[])))
 
 
-def test_checked_dataset_leaves_out_bad_samples(corpus):
-    """Checked when built: the bad files are left out, the good ones kept
-    in order, the dataset keeps its type."""
+def test_checked_dataset_leaves_out_bad_samples(corpus, tmp_path):
+    """Checked when built: the bad files are left out and recorded, the
+    good ones kept in order, the dataset keeps its type."""
     folder, cases = corpus
-    dataset = _corpus_dataset(folder, 'build')
+    record = SkipRecord(str(tmp_path / 'skipped.jsonl'))
+    dataset = _corpus_dataset(folder, 'build', record)
     assert type(dataset).__name__ == 'CustomDataset'
     kept = sorted(osp.basename(dataset.get_data_info(i)['img_path'])
                   for i in range(len(dataset)))
     assert kept == sorted(good(cases))
-    assert report_skipped_images() == EXIT_SKIPPED
-    assert report_skipped_images() == 0
+    recorded = {osp.basename(p) for p in record.read()}
+    assert recorded <= set(bad(cases))
+    assert recorded | set(kept) == listed_names(folder)
+    assert report_skipped_images(record) == EXIT_SKIPPED
+    assert report_skipped_images(SkipRecord(str(tmp_path / 'none'))) == 0
 
 
-def test_checked_training_set_replaces_bad_samples_when_loaded(corpus):
+def test_checked_training_set_replaces_bad_samples_when_loaded(
+        corpus, tmp_path):
     """A training set checked when loaded: not checked when built, each
     sample checked when loaded, and mmengine's refetch gives another one
     for a bad file, which is recorded once however often it is drawn."""
     folder, cases = corpus
-    dataset = _corpus_dataset(folder, 'load')
+    record = SkipRecord(str(tmp_path / 'skipped.jsonl'))
+    dataset = _corpus_dataset(folder, 'load', record)
     assert isinstance(dataset.pipeline.transforms[0], CheckImageFiles)
-    listed = {osp.basename(dataset.get_data_info(i)['img_path'])
-              for i in range(len(dataset))}
+    listed = listed_names(folder)
     assert listed > set(good(cases)) and listed & set(bad(cases))
     loaded = [osp.basename(dataset[i]['img_path'])
               for i in range(len(dataset)) for _ in range(2)]
     assert set(loaded) == set(good(cases))
-    assert sorted(osp.basename(p) for p in run_record().read()) == sorted(
-        listed & set(bad(cases)))
-    assert report_skipped_images() == EXIT_SKIPPED
-    assert run_record().read() == {}
+    lines = (tmp_path / 'skipped.jsonl').read_text().splitlines()
+    assert sorted(osp.basename(json.loads(line)[0]) for line in lines) == \
+        sorted(listed & set(bad(cases)))
+
+
+def test_hook_checks_a_wrapped_test_set_before_its_loop(corpus, tmp_path):
+    """A test set of dataset wrappers: before the loop, the hook leaves
+    the bad samples out of the inner datasets, gives the loop a dataloader
+    (and sampler) over the good ones only, records each bad file once, and
+    does all this once."""
+    from mmengine.runner import Runner
+    from evit_mm.hooks import ImageCheckHook
+    folder, cases = corpus
+    init_default_scope('mmpretrain')
+    images = dict(type='CustomDataset', data_root=str(folder),
+                  with_label=False, extensions=('.jpg', '.png'), pipeline=[])
+    cfg = Config(dict(test_dataloader=dict(
+        batch_size=2, num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(type='ConcatDataset', datasets=[
+            images, dict(type='RepeatDataset', times=2, dataset=images)]))))
+    loop = SimpleNamespace(dataloader=Runner.build_dataloader(
+        cfg.test_dataloader))
+    runner = SimpleNamespace(cfg=cfg, seed=0, test_loop=loop,
+                             build_dataloader=Runner.build_dataloader)
+    record = SkipRecord(str(tmp_path / 'skipped.jsonl'))
+    hook = ImageCheckHook(record.path, dict(test_dataloader=2))
+    hook.before_test(runner)
+    checked = loop.dataloader
+    paths = [checked.dataset[i]['img_path'] for i in checked.sampler]
+    assert len(paths) == 3 * len(good(cases))
+    assert {osp.basename(p) for p in paths} == set(good(cases))
+    recorded = {osp.basename(p) for p in record.read()}
+    assert recorded <= set(bad(cases))
+    assert recorded | set(good(cases)) == listed_names(folder)
+    hook.before_test(runner)
+    assert loop.dataloader is checked
 
 
 def test_ranks_share_the_check_of_a_test_set(corpus):

@@ -62,10 +62,12 @@ def main(argv=None) -> int:
         work_dir=args.work_dir, out=args.out, show=args.show,
         show_dir=args.show_dir, wait_time=args.wait_time, tta=args.tta,
         amp=args.amp, launcher=args.launcher, cfg_options=args.cfg_options)
-    with check_run_images(cfg, args, ['test_dataloader'], out=args.out):
+    with check_run_images(cfg, args, ['test_dataloader'],
+                          out=args.out) as record:
         build_runner(cfg, strict_load=True).test()
+        status = report_skipped_images(record)
     leave_distributed()
-    return report_skipped_images()
+    return status
 
 
 if __name__ == '__main__':

@@ -56,10 +56,12 @@ def main(argv=None) -> int:
         Config.fromfile(args.config), args.config, work_dir=args.work_dir,
         amp=args.amp, auto_scale_lr=args.auto_scale_lr, resume=args.resume,
         launcher=args.launcher, cfg_options=args.cfg_options)
-    with check_run_images(cfg, args, ['train_dataloader', 'val_dataloader']):
+    loaders = ['train_dataloader', 'val_dataloader']
+    with check_run_images(cfg, args, loaders) as record:
         build_runner(cfg, strict_load=False).train()
+        status = report_skipped_images(record)
     leave_distributed()
-    return report_skipped_images()
+    return status
 
 
 if __name__ == '__main__':

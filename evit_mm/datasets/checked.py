@@ -1,9 +1,8 @@
 """Datasets whose images are checked without a start-up cost that grows
 with the dataset.
 
-``tools/train.py`` and ``tools/test.py`` wrap each dataset of a run in
-:func:`CheckedImageDataset` (through :func:`check_dataset_images`). Every
-image (and segmentation label map) goes through
+``tools/train.py`` and ``tools/test.py`` call :func:`check_dataset_images`
+on the run's config. Every image (and segmentation label map) goes through
 :func:`evit_mm.datasets.images.check_image`, at the latest moment that
 still keeps the guarantee that an unusable file is skipped with its name,
 counted, and never stops the run:
@@ -14,22 +13,22 @@ counted, and never stops the run:
   and returns ``None``, so mmengine's ``BaseDataset`` loads another random
   sample in its place (its refetch, up to ``max_refetch`` times).
 * **Validation and test sets**: before the loop's first iteration.
-  :class:`~evit_mm.hooks.ImageCheckHook` checks every
-  image (each rank a share, with the dataloader's worker count of
-  processes) and leaves the unusable samples out on every rank alike, so
-  each image is either evaluated or named as skipped.
-* ``strict``: every file before the first iteration, stopping at the first
-  unusable one.
+  :class:`~evit_mm.hooks.ImageCheckHook` checks every image (each rank a
+  share, with the dataloader's worker count of processes) and leaves the
+  unusable samples out on every rank alike, so each image is either
+  evaluated or named as skipped.
+* ``strict``: every file when the dataset is built, stopping at the first
+  unusable one (:func:`CheckedImageDataset`).
 
-Whatever the process that finds an unusable file (the main one, a
-dataloader worker), it is recorded (:class:`SkipRecord`);
-:func:`report_skipped_images` ends the run with the count.
+The run's state is one file, a :class:`SkipRecord` the tool makes: its path
+is in the config of every part that skips a file (the pipeline transform,
+the datasets, the hook), so dataloader workers and ranks all write to it,
+and the tool reads it at the end (:func:`report_skipped_images`).
 """
 import json
 import multiprocessing
+import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
@@ -39,8 +38,8 @@ from mmengine.registry import DATASETS, TRANSFORMS
 from .images import EXIT_SKIPPED, ImageError, check_image, warn
 
 IMAGE_KEYS = ('img_path', 'seg_map_path')
-# Set on a validation or test dataset whose check waits for ImageCheckHook.
-PENDING_ATTR = 'evit_mm_pending_image_check'
+# The dataloaders whose sets ImageCheckHook checks before their loop.
+LOOP_DATALOADERS = ('val_dataloader', 'test_dataloader')
 
 
 class SkipRecord:
@@ -48,7 +47,7 @@ class SkipRecord:
     ``[path, reason]`` per file, appended to ``path``.
 
     Args:
-        path (str): The record file.
+        path (str): The record file (its folder is made when needed).
     """
 
     def __init__(self, path: str) -> None:
@@ -65,31 +64,21 @@ class SkipRecord:
         """Record ``path``; False if it already was."""
         if path in self.read():
             return False
+        os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
         with open(self.path, 'a') as f:
             f.write(json.dumps([path, reason]) + '\n')
         return True
 
 
-_RECORD_DIR: Optional[str] = None
-# Skipped files of all ranks, gathered by ImageCheckHook at the end of a run.
-_GATHERED: Dict[str, str] = {}
-# Check results by path (None: usable), of the checks ImageCheckHook made.
-KNOWN_RESULTS: Dict[str, Optional[str]] = {}
-
-
-def run_record() -> SkipRecord:
-    """This process's :class:`SkipRecord` (made on first use, in a
-    temporary folder, before any dataloader worker starts)."""
-    global _RECORD_DIR
-    if _RECORD_DIR is None or not osp.isdir(_RECORD_DIR):
-        _RECORD_DIR = tempfile.mkdtemp(prefix='evit_mm_skipped_')
-    return SkipRecord(osp.join(_RECORD_DIR, 'skipped.jsonl'))
-
-
-def skip(record: SkipRecord, path: str, reason: str) -> None:
-    """Record an unusable file, with one warning line the first time."""
-    if record.add(path, reason):
+def skip(record: Optional[SkipRecord], path: str, reason: str) -> None:
+    """One warning line for an unusable file, the first time ``record``
+    (if any) gets it."""
+    if record is None or record.add(path, reason):
         warn(f'Skipped {path}: {reason}')
+
+
+def _record(record_file: Optional[str]) -> Optional[SkipRecord]:
+    return None if record_file is None else SkipRecord(record_file)
 
 
 @TRANSFORMS.register_module()
@@ -107,8 +96,8 @@ class CheckImageFiles:
         max_pixels (int, optional): The pixel limit of
             :func:`~evit_mm.datasets.images.check_image`.
         keys (Sequence[str]): The sample's fields naming files.
-        record_file (str, optional): Where unusable files are recorded;
-            defaults to this run's (:func:`run_record`).
+        record_file (str, optional): The run's :class:`SkipRecord`; without
+            it, a file is named each time it is skipped.
     """
 
     def __init__(self,
@@ -117,7 +106,7 @@ class CheckImageFiles:
                  record_file: Optional[str] = None) -> None:
         self.max_pixels = max_pixels
         self.keys = tuple(keys)
-        self.record_file = record_file or run_record().path
+        self.record = _record(record_file)
         self._reasons: Dict[str, Optional[str]] = {}
 
     def _reason(self, path: str) -> Optional[str]:
@@ -134,7 +123,7 @@ class CheckImageFiles:
             path = results.get(key)
             reason = self._reason(path) if path else None
             if reason is not None:
-                skip(SkipRecord(self.record_file), path, reason)
+                skip(self.record, path, reason)
                 return None
         return results
 
@@ -205,12 +194,19 @@ def find_unusable(samples: List[Sequence[str]],
     return results
 
 
-def apply_results(dataset, results: Dict[str, Optional[str]]) -> None:
+def apply_results(dataset, results: Dict[str, Optional[str]],
+                  record: Optional[SkipRecord] = None) -> bool:
     """Leave the samples with an unusable file out of ``dataset`` (checked
     by :func:`find_unusable`), with one warning per file, and log the
-    count."""
+    count.
+
+    Returns:
+        bool: Whether any sample was left out.
+
+    Raises:
+        ImageError: when no sample is usable.
+    """
     samples = sample_files(dataset)
-    record = run_record()
     keep = []
     for index, paths in enumerate(samples):
         bad = [p for p in paths if results.get(p) is not None]
@@ -226,21 +222,10 @@ def apply_results(dataset, results: Dict[str, Optional[str]]) -> None:
     print_log(f'Checked the images of {len(samples)} samples of '
               f'{type(dataset).__name__}: {len(samples) - len(keep)} '
               'skipped.', logger='current')
+    return len(keep) < len(samples)
 
 
-def _check_now(built, strict: bool, max_pixels: Optional[int],
-               workers: int) -> None:
-    samples = sample_files(built)
-    if not strict:
-        apply_results(built, find_unusable(samples, max_pixels, workers))
-        return
-    for error in _check_all(samples, max_pixels, workers):
-        if error is not None:
-            raise error
-    apply_results(built, {})
-
-
-CHECK_TIMES = ('build', 'load', 'loop')
+CHECK_TIMES = ('build', 'load')
 
 
 @DATASETS.register_module()
@@ -248,7 +233,8 @@ def CheckedImageDataset(dataset: dict,
                         strict: bool = False,
                         max_pixels: Optional[int] = None,
                         workers: int = 1,
-                        when: str = 'build'):
+                        when: str = 'build',
+                        record_file: Optional[str] = None):
     """Build ``dataset`` with its files checked (see the module's notes).
 
     Args:
@@ -258,25 +244,22 @@ def CheckedImageDataset(dataset: dict,
             it; only with ``when='build'``.
         max_pixels (int, optional): The pixel limit of
             :func:`~evit_mm.datasets.images.check_image`.
-        workers (int): Processes checking the files (``'build'``,
-            ``'loop'``).
+        workers (int): Processes checking the files (``'build'``).
         when (str): ``'build'``: every file now, the unusable samples left
             out. ``'load'`` (training sets): each sample when it is loaded
             (:class:`CheckImageFiles`), an unusable one replaced by another
-            sample. ``'loop'`` (validation and test sets): every file before
-            the loop's first iteration, by
-            :class:`~evit_mm.hooks.ImageCheckHook`, the
-            unusable samples left out.
+            sample.
+        record_file (str, optional): The run's :class:`SkipRecord`.
 
     Returns:
         The built dataset itself (its own type).
 
     Raises:
         ImageError: with ``strict``, for the first unusable file; and when
-            no sample is usable (``'build'``, ``'loop'``).
-        ValueError: for an unknown ``when``, ``strict`` with another than
-            ``'build'``, or ``'load'`` for a test-mode dataset (which
-            cannot load another sample in place of one).
+            no sample is usable (``'build'``).
+        ValueError: for an unknown ``when``, ``strict`` with ``'load'``, or
+            ``'load'`` for a test-mode dataset (which cannot load another
+            sample in place of one).
     """
     if when not in CHECK_TIMES:
         raise ValueError(f'when={when!r}; allowed: {list(CHECK_TIMES)}')
@@ -293,15 +276,16 @@ def CheckedImageDataset(dataset: dict,
                 f"when='load' needs a training dataset; this "
                 f'{type(built).__name__} has test_mode=True, and cannot '
                 'load another sample in place of an unusable one.')
-        built.pipeline.transforms.insert(0, CheckImageFiles(max_pixels))
-    elif when == 'build':
-        _check_now(built, strict, max_pixels, workers)
-    elif all(path in KNOWN_RESULTS for paths in sample_files(built)
-             for path in paths):
-        apply_results(built, KNOWN_RESULTS)
-    else:
-        setattr(built, PENDING_ATTR, dict(max_pixels=max_pixels,
-                                          workers=workers))
+        built.pipeline.transforms.insert(
+            0, CheckImageFiles(max_pixels, record_file=record_file))
+        return built
+    samples = sample_files(built)
+    if strict:
+        for error in _check_all(samples, max_pixels, workers):
+            if error is not None:
+                raise error
+    results = {} if strict else find_unusable(samples, max_pixels, workers)
+    apply_results(built, results, _record(record_file))
     return built
 
 
@@ -324,19 +308,23 @@ def _wrap(dataset: ConfigDict, options: dict) -> ConfigDict:
 
 def check_dataset_images(cfg: Config,
                          dataloaders: Sequence[str],
+                         record_file: str,
                          strict: bool = False,
                          max_pixels: Optional[int] = None) -> Config:
-    """Make the datasets of ``cfg``'s ``dataloaders`` (e.g.
-    ``'train_dataloader'``) :func:`CheckedImageDataset` s: the training
-    set checked when loaded, the others before their loop by an
-    ``ImageCheckHook`` (added to ``custom_hooks``) with as many processes
-    as the dataloader has workers; with ``strict``, all of them when
-    built.
+    """Have the images of ``cfg``'s ``dataloaders`` (e.g.
+    ``'train_dataloader'``) checked: the training set's samples when
+    loaded (a :func:`CheckedImageDataset` with ``when='load'``), the
+    validation and test sets before their loop by the
+    :class:`~evit_mm.hooks.ImageCheckHook` added to ``custom_hooks``, with
+    as many processes as the dataloader has workers; with ``strict``, all
+    of them when built.
 
     Args:
         cfg (Config): The run's config; changed in place.
         dataloaders (Sequence[str]): The dataloaders to check; those the
             config lacks (or sets to None) are left alone.
+        record_file (str): The run's :class:`SkipRecord`, read by
+            :func:`report_skipped_images` at the end.
         strict (bool): Check everything before the first iteration and
             stop at the first unusable file.
         max_pixels (int, optional): The pixel limit.
@@ -344,43 +332,37 @@ def check_dataset_images(cfg: Config,
     Returns:
         Config: ``cfg``.
     """
+    before_loop = {}
     for name in dataloaders:
         loader = cfg.get(name)
         if not loader or 'dataset' not in loader:
             continue
-        when = 'build' if strict else \
-            'load' if name == 'train_dataloader' else 'loop'
+        workers = max(1, loader.get('num_workers', 0))
+        if name in LOOP_DATALOADERS and not strict:
+            before_loop[name] = workers
+            continue
         options = dict(strict=strict, max_pixels=max_pixels,
-                       workers=max(1, loader.get('num_workers', 0)),
-                       when=when)
+                       record_file=record_file, workers=workers,
+                       when='build' if strict else 'load')
         loader.dataset = _wrap(loader.dataset, options)
     hooks = [h for h in cfg.get('custom_hooks', [])
              if h.get('type') != 'ImageCheckHook']
-    cfg.custom_hooks = hooks + [dict(type='ImageCheckHook')]
+    cfg.custom_hooks = hooks + [
+        dict(type='ImageCheckHook', record_file=record_file,
+             dataloaders=before_loop, max_pixels=max_pixels)
+    ]
     return cfg
 
 
-def gathered_skips(skipped: Dict[str, str]) -> None:
-    """Keep the skipped files of all ranks (gathered at the end of a run)
-    for :func:`report_skipped_images`."""
-    _GATHERED.update(skipped)
-
-
-def report_skipped_images() -> int:
-    """Log how many dataset files were skipped in this run, if any, and
-    forget them.
+def report_skipped_images(record: SkipRecord) -> int:
+    """Log how many dataset files the run of ``record`` skipped, if any.
 
     Returns:
         int: The exit status: 0, or ``EXIT_SKIPPED`` when a file was
         skipped.
     """
-    global _RECORD_DIR
-    skipped = {**run_record().read(), **_GATHERED}
+    skipped = record.read()
     if skipped:
         warn(f'{len(skipped)} file(s) of the datasets were skipped (see the '
              'warnings above): ' + ', '.join(sorted(skipped)))
-    _GATHERED.clear()
-    KNOWN_RESULTS.clear()
-    shutil.rmtree(_RECORD_DIR, ignore_errors=True)
-    _RECORD_DIR = None
     return EXIT_SKIPPED if skipped else 0

@@ -5,11 +5,13 @@ usable), and the demos' inferencers."""
 import argparse
 import contextlib
 import copy
+import os.path as osp
+import tempfile
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from mmengine.config import Config
 
-from ..datasets.checked import check_dataset_images
+from ..datasets.checked import SkipRecord, check_dataset_images
 from ..datasets.images import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ImageError,
                                ImageScan, scan_images)
 from .options import config_scope
@@ -58,28 +60,36 @@ def demo_parser(description: str, task: str) -> argparse.ArgumentParser:
 def check_run_images(cfg: Config,
                      args: argparse.Namespace,
                      dataloaders: Sequence[str],
-                     out: Optional[str] = None) -> Iterator[None]:
+                     out: Optional[str] = None) -> Iterator[SkipRecord]:
     """Around a training or test run: first the work dir (and ``out``,
     ``--out`` of the test tool) must be writable, and the datasets of
     ``dataloaders`` get their images checked (unless
     ``args.no_image_check``; :func:`check_dataset_images` with
     ``args.strict`` and ``args.max_pixels``: training samples when loaded,
     validation and test sets before their loop, everything first with
-    ``--strict``); an unusable image with
-    ``--strict``, or an unwritable output, ends the run with its message
-    instead of a traceback (:class:`SystemExit`)."""
-    try:
-        ensure_writable_dir(cfg.work_dir, '--work-dir')
-        if out is not None:
-            ensure = ensure_writable_dir if config_scope(cfg) == 'mmseg' \
-                else ensure_writable_file
-            ensure(out, '--out')
-        if not args.no_image_check:
-            check_dataset_images(cfg, dataloaders, strict=args.strict,
-                                 max_pixels=args.max_pixels)
-        yield
-    except (ImageError, OutputPathError) as err:
-        raise SystemExit(f'error: {err}') from None
+    ``--strict``); an unusable image with ``--strict``, or an unwritable
+    output, ends the run with its message instead of a traceback
+    (:class:`SystemExit`).
+
+    Yields:
+        SkipRecord: The run's record of skipped files, in a temporary
+        folder removed at the end.
+    """
+    with tempfile.TemporaryDirectory(prefix='evit_mm_skipped_') as folder:
+        record = SkipRecord(osp.join(folder, 'skipped.jsonl'))
+        try:
+            ensure_writable_dir(cfg.work_dir, '--work-dir')
+            if out is not None:
+                ensure = ensure_writable_dir \
+                    if config_scope(cfg) == 'mmseg' else ensure_writable_file
+                ensure(out, '--out')
+            if not args.no_image_check:
+                check_dataset_images(cfg, dataloaders, record.path,
+                                     strict=args.strict,
+                                     max_pixels=args.max_pixels)
+            yield record
+        except (ImageError, OutputPathError) as err:
+            raise SystemExit(f'error: {err}') from None
 
 
 def demo_images(inputs: Sequence[str], out_dir: Optional[str], strict: bool,

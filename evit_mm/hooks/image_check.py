@@ -8,20 +8,9 @@ from mmengine.dist import all_gather_object, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..datasets.checked import (KNOWN_RESULTS, PENDING_ATTR, apply_results,
-                                find_unusable, gathered_skips, run_record,
+from ..datasets.checked import (SkipRecord, apply_results, find_unusable,
                                 sample_files)
 from ..datasets.images import warn
-
-
-def _datasets(dataset) -> Iterator:
-    """``dataset`` and the datasets inside it (dataset wrappers)."""
-    yield dataset
-    for inner in getattr(dataset, 'datasets', None) or []:
-        yield from _datasets(inner)
-    inner = getattr(dataset, 'dataset', None)
-    if inner is not None:
-        yield from _datasets(inner)
 
 
 def _merged(part: dict) -> dict:
@@ -32,65 +21,111 @@ def _merged(part: dict) -> dict:
     return merged
 
 
+def _leaves(dataset) -> Iterator:
+    """The datasets that hold samples: ``dataset``, or those inside it
+    (dataset wrappers: ``datasets``, ``dataset``)."""
+    inner = getattr(dataset, 'datasets', None) or (
+        [dataset.dataset] if hasattr(dataset, 'dataset') else [])
+    if not inner:
+        yield dataset
+    for each in inner:
+        yield from _leaves(each)
+
+
+def _rewrapped(cfg: dict, leaves: Iterator):
+    """Config ``cfg`` of a dataset with ``leaves`` (its built inner
+    datasets, in order) in place of their configs: the wrappers are built
+    again around them, the leaves are not."""
+    if cfg.get('type') == 'CheckedImageDataset':  # builds to its inner one
+        return _rewrapped(cfg['dataset'], leaves)
+    if 'datasets' in cfg:
+        return dict(cfg, datasets=[_rewrapped(d, leaves)
+                                   for d in cfg['datasets']])
+    if 'dataset' in cfg:
+        return dict(cfg, dataset=_rewrapped(cfg['dataset'], leaves))
+    return next(leaves)
+
+
 @HOOKS.register_module()
 class ImageCheckHook(Hook):
-    """Checks the validation and test sets a
-    :func:`~evit_mm.datasets.checked.CheckedImageDataset` left pending, and
-    counts the skipped files of all ranks.
+    """Checks the images of validation and test sets before their loop,
+    and counts the skipped files of all ranks.
 
     * Before validation or testing (the first time): every file of each
-      pending dataset of the loop is checked, each rank a share with the
-      dataset's number of processes, and the results are merged over the
-      ranks. If any file is unusable, the loop's dataloader is built again
-      from the config, with those samples left out on every rank alike.
+      dataset of the loop's dataloader is checked, each rank a share with
+      the dataloader's number of worker processes, and the results are
+      merged over the ranks. Samples with an unusable file are left out of
+      their dataset (its own type kept) on every rank alike, and the loop
+      gets a dataloader built from its config around the checked datasets
+      (dataset wrappers built again, their inner datasets kept).
     * After each training epoch: one warning naming the files skipped
       since the last one (by any rank or dataloader worker).
-    * At the end of the run: the skipped files of all ranks are kept for
-      :func:`~evit_mm.datasets.checked.report_skipped_images`.
+    * At the end of the run: the files skipped by any rank are added to
+      this rank's record, which the tool reports
+      (:func:`~evit_mm.datasets.checked.report_skipped_images`).
+
+    Args:
+        record_file (str): The run's
+            :class:`~evit_mm.datasets.checked.SkipRecord`.
+        dataloaders (dict): The dataloaders to check before their loop
+            (``'val_dataloader'``, ``'test_dataloader'``), each with its
+            number of checking processes.
+        max_pixels (int, optional): The pixel limit of
+            :func:`~evit_mm.datasets.images.check_image`.
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self) -> None:
-        self._announced: Set[str] = set()
+    def __init__(self,
+                 record_file: str,
+                 dataloaders: Optional[Dict[str, int]] = None,
+                 max_pixels: Optional[int] = None) -> None:
+        self.record = SkipRecord(record_file)
+        self.unchecked = dict(dataloaders or {})
+        self.max_pixels = max_pixels
+        self.announced: Set[str] = set()
 
     def before_val(self, runner) -> None:
-        self._check(runner, runner.val_loop, 'val_dataloader')
+        self._check(runner, 'val_dataloader', runner.val_loop)
 
     def before_test(self, runner) -> None:
-        self._check(runner, runner.test_loop, 'test_dataloader')
+        self._check(runner, 'test_dataloader', runner.test_loop)
 
-    def _check(self, runner, loop, name: str) -> None:
-        pending = [d for d in _datasets(loop.dataloader.dataset)
-                   if getattr(d, PENDING_ATTR, None)]
-        if not pending:
+    def _check(self, runner, name: str, loop) -> None:
+        workers = self.unchecked.pop(name, None)
+        if workers is None:
             return
         rank, world_size = get_dist_info()
+        leaves = list(_leaves(loop.dataloader.dataset))
         results: Dict[str, Optional[str]] = {}
-        for dataset in pending:
-            options = getattr(dataset, PENDING_ATTR)
-            delattr(dataset, PENDING_ATTR)
-            results.update(find_unusable(sample_files(dataset), rank=rank,
-                                         world_size=world_size, **options))
+        for dataset in leaves:
+            results.update(find_unusable(sample_files(dataset),
+                                         self.max_pixels, workers, rank,
+                                         world_size))
         results = _merged(results)
-        KNOWN_RESULTS.update(results)
-        if all(reason is None for reason in results.values()):
-            for dataset in pending:
-                apply_results(dataset, results)
+        left_out = [apply_results(d, results, self.record) for d in leaves]
+        if not any(left_out):
             return
-        # Seeded as mmengine's BaseLoop builds a loop's dataloader.
+        loader_cfg = runner.cfg.get(name)
+        if not loader_cfg:
+            raise ValueError(f'ImageCheckHook rebuilds the {name} without '
+                             'the unusable samples from the runner\'s '
+                             f'config, which has no {name}.')
+        dataset = _rewrapped(loader_cfg['dataset'], iter(leaves))
+        randomness = runner.cfg.get('randomness') or {}
+        # seeded as mmengine's loops build their dataloaders
         loop.dataloader = runner.build_dataloader(
-            runner.cfg.get(name), seed=runner.seed,
-            diff_rank_seed=runner._randomness_cfg.get('diff_rank_seed',
-                                                      False))
+            dict(loader_cfg, dataset=dataset), seed=runner.seed,
+            diff_rank_seed=randomness.get('diff_rank_seed', False))
 
     def after_train_epoch(self, runner) -> None:
-        skipped = _merged(run_record().read())
-        new = sorted(set(skipped) - self._announced)
+        skipped = _merged(self.record.read())
+        new = sorted(set(skipped) - self.announced)
         if new:
-            self._announced.update(new)
+            self.announced.update(new)
             warn(f'{len(skipped)} file(s) of the datasets skipped so far; '
                  f'new since the last epoch: {", ".join(new)}')
 
     def after_run(self, runner) -> None:
-        gathered_skips(_merged(run_record().read()))
+        for path, reason in _merged(self.record.read()).items():
+            self.record.add(path, reason)
