@@ -25,11 +25,12 @@ is in the config of every part that skips a file (the pipeline transform,
 the datasets, the hook), so dataloader workers and ranks all write to it,
 and the tool reads it at the end (:func:`report_skipped_images`).
 """
+import contextlib
 import json
 import multiprocessing
 import os
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
@@ -131,31 +132,17 @@ class CheckImageFiles:
         return f'{type(self).__name__}(max_pixels={self.max_pixels})'
 
 
-def _check_sample(paths: Sequence[str],
-                  max_pixels: Optional[int]) -> Optional[ImageError]:
+def _first_error(sample: Tuple[Sequence[str], Optional[int]]
+                 ) -> Optional[ImageError]:
+    """The first unusable file of ``sample`` (its files and the pixel
+    limit), or None."""
+    paths, max_pixels = sample
     for path in paths:
         try:
             check_image(path, max_pixels)
         except ImageError as err:
             return err
     return None
-
-
-def _check_sample_args(args: Tuple[Sequence[str], Optional[int]]):
-    return _check_sample(*args)
-
-
-def _check_all(samples: List[Sequence[str]], max_pixels: Optional[int],
-               workers: int) -> Iterator[Optional[ImageError]]:
-    """The first error of each sample (None for a usable one), in order."""
-    if workers <= 1:
-        for paths in samples:
-            yield _check_sample(paths, max_pixels)
-        return
-    with multiprocessing.get_context('fork').Pool(workers) as pool:
-        yield from pool.imap(_check_sample_args,
-                             [(paths, max_pixels) for paths in samples],
-                             chunksize=64)
 
 
 def sample_files(dataset) -> List[List[str]]:
@@ -169,7 +156,8 @@ def find_unusable(samples: List[Sequence[str]],
                   max_pixels: Optional[int] = None,
                   workers: int = 1,
                   rank: int = 0,
-                  world_size: int = 1) -> Dict[str, Optional[str]]:
+                  world_size: int = 1,
+                  strict: bool = False) -> Dict[str, Optional[str]]:
     """Check this rank's share of ``samples`` (every ``world_size``-th,
     from ``rank``).
 
@@ -179,18 +167,29 @@ def find_unusable(samples: List[Sequence[str]],
         workers (int): Processes checking the files.
         rank (int): This process's rank.
         world_size (int): The number of ranks sharing the work.
+        strict (bool): Raise the first unusable file's error.
 
     Returns:
         dict: For each file checked, the reason it is unusable, or None.
     """
     share = samples[rank::world_size]
-    results: Dict[str, Optional[str]] = {}
-    for paths, error in zip(share, _check_all(share, max_pixels, workers)):
-        for path in paths:
-            if error is not None and path == error.path:
-                results[path] = error.reason
-                break
-            results[path] = None
+    jobs = [(paths, max_pixels) for paths in share]
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(
+                multiprocessing.get_context('fork').Pool(workers))
+            errors = pool.imap(_first_error, jobs, chunksize=64)
+        else:
+            errors = map(_first_error, jobs)
+        results: Dict[str, Optional[str]] = {}
+        for paths, error in zip(share, errors):
+            if error is not None and strict:
+                raise error
+            for path in paths:
+                failed = error is not None and path == error.path
+                results[path] = error.reason if failed else None
+                if failed:
+                    break
     return results
 
 
@@ -279,12 +278,8 @@ def CheckedImageDataset(dataset: dict,
         built.pipeline.transforms.insert(
             0, CheckImageFiles(max_pixels, record_file=record_file))
         return built
-    samples = sample_files(built)
-    if strict:
-        for error in _check_all(samples, max_pixels, workers):
-            if error is not None:
-                raise error
-    results = {} if strict else find_unusable(samples, max_pixels, workers)
+    results = find_unusable(sample_files(built), max_pixels, workers,
+                            strict=strict)
     apply_results(built, results, _record(record_file))
     return built
 
