@@ -29,7 +29,7 @@ import tarfile
 import tempfile
 import time
 from types import ModuleType
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import torch
 
@@ -130,12 +130,14 @@ def measure(args: argparse.Namespace) -> Dict[str, dict]:
     return results
 
 
-def materialize(revision: str, folder: str) -> str:
-    """A folder whose ``evit_mm`` is that of ``revision``."""
+def materialize(revision: str, folder: str,
+                parts: Sequence[str] = ('evit_mm', )) -> str:
+    """A folder whose ``evit_mm`` (and other ``parts``: ``tools``,
+    ``configs``) is that of ``revision``."""
     if os.path.isdir(os.path.join(revision, 'evit_mm')):
         return os.path.abspath(revision)
     archive = subprocess.run(
-        ['git', '-C', REPO, 'archive', '--format=tar', revision, 'evit_mm'],
+        ['git', '-C', REPO, 'archive', '--format=tar', revision, *parts],
         capture_output=True, check=False)
     if archive.returncode:
         raise SystemExit(f'{revision!r} is neither a folder with evit_mm '
