@@ -14,8 +14,9 @@ pytest.importorskip('mmdeploy')
 pytest.importorskip('onnxruntime')
 
 from evit_mm.checkpoint import CheckpointError  # noqa: E402
-from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
-                                            DeployError,
+from evit_mm.deploy.constants import (BACKENDS,  # noqa: E402
+                                      GRAPH_PADDING, RESIZE_LOGITS)
+from evit_mm.deploy.mmdeploy_export import (DeployError,  # noqa: E402
                                             deploy_config, deploy_model,
                                             deploy_task,
                                             private_fx_wrap_bookkeeping)
@@ -599,8 +600,7 @@ def test_detectors_pad_in_the_graph(config, detector):
     is left as it is."""
     from mmengine.config import Config
 
-    from evit_mm.deploy.mmdeploy_export import (GRAPH_PADDING,
-                                                move_padding_into_graph)
+    from evit_mm.deploy.mmdeploy_export import move_padding_into_graph
     model_cfg = Config.fromfile(osp.join(CONFIGS, config))
     before = model_cfg.model.data_preprocessor.to_dict()
     deploy_cfg = deploy_config(model_cfg, 'onnxruntime')
@@ -624,8 +624,7 @@ def test_deploy_places_a_segmentors_label_map(in_graph):
     option for other tasks."""
     from mmengine.config import Config
 
-    from evit_mm.deploy.mmdeploy_export import (DeployError, RESIZE_LOGITS,
-                                                place_label_map)
+    from evit_mm.deploy.mmdeploy_export import place_label_map
     segmentor = Config.fromfile(osp.join(
         CONFIGS, 'segformer/segformer_efficientvit-m0_8xb2-160k_ade20k-'
         '512x512.py'))

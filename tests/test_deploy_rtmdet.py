@@ -10,8 +10,9 @@ import torch
 pytest.importorskip('mmdeploy')
 pytest.importorskip('onnxruntime')
 
-from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
-                                            deploy_config, deploy_task)
+from evit_mm.deploy.constants import BACKENDS  # noqa: E402
+from evit_mm.deploy.mmdeploy_export import (deploy_config,  # noqa: E402
+                                            deploy_task)
 from test_deploy import (CONFIGS, SMALL_TEST_PIPELINE, _config,  # noqa: E402
                          check_deployments, class_logits, detections_match,
                          images, variant, with_boxes)

@@ -18,10 +18,10 @@ PACKAGE_DIR = Path(REPO_ROOT) / 'evit_mm'
 ALLOWED_IMPORTS = {
     'checkpoint': set(),
     'datasets': set(),
-    'hooks': {'datasets'},
+    'hooks': {'checkpoint', 'datasets', 'engine', 'models'},
     'models': {'checkpoint'},
     'engine': {'checkpoint', 'datasets', 'models'},
-    'deploy': {'checkpoint', 'datasets', 'engine', 'models'},
+    'deploy': {'checkpoint', 'datasets', 'engine', 'hooks', 'models'},
     'analysis': {'checkpoint', 'deploy', 'models'},
     'version': set(),
     'visualization': set(),

@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from evit_mm.checkpoint import CheckpointError, read_checkpoint
-from evit_mm.engine import check_checkpoint_fits
+from evit_mm.hooks import check_checkpoint_fits
 from evit_mm.models.backbones.efficientvit import EfficientViT
 from test_runtime import ToyDataset, ToyModel
 
@@ -164,7 +164,7 @@ def test_fit_hook_unwraps_test_time_augmentation(tmp_path):
     from mmengine.config import Config
     from mmengine.model import BaseTTAModel
 
-    from evit_mm.engine import CheckpointFitHook
+    from evit_mm.hooks import CheckpointFitHook
 
     class TTA(BaseTTAModel):
 
@@ -196,6 +196,40 @@ def test_resume_of_another_model_is_refused(tmp_path):
 # ------------------------------------------------------------ atomic writes
 
 
+@pytest.mark.parametrize('change', ['removed', 'other arguments',
+                                    'not called'])
+def test_atomic_hook_refuses_an_mmengine_without_its_save_step(
+        monkeypatch, change):
+    """AtomicCheckpointHook replaces mmengine's private
+    CheckpointHook._save_checkpoint_with_step(self, runner, step, meta):
+    where mmengine changed it, constructing the hook fails, naming the
+    mmengine version, instead of saving without the guarantees."""
+    import mmengine
+    from mmengine.hooks import CheckpointHook
+
+    from evit_mm.hooks import AtomicCheckpointHook
+    AtomicCheckpointHook(interval=1)  # the installed mmengine fits
+    if change == 'removed':
+        monkeypatch.delattr(CheckpointHook, '_save_checkpoint_with_step')
+        found = 'found no such method'
+    elif change == 'other arguments':
+        monkeypatch.setattr(CheckpointHook, '_save_checkpoint_with_step',
+                            lambda self, runner, step, meta, extra: None)
+        found = r'found _save_checkpoint_with_step\(self, runner, step, ' \
+            r'meta, extra\)'
+    else:
+        monkeypatch.setattr(CheckpointHook, '_save_checkpoint',
+                            lambda self, runner: runner.save_checkpoint())
+        found = 'found a _save_checkpoint that does not call'
+    with pytest.raises(RuntimeError) as err:
+        AtomicCheckpointHook(interval=1)
+    assert re.search(
+        rf'does not support mmengine {re.escape(mmengine.__version__)}: it '
+        r'replaces CheckpointHook._save_checkpoint_with_step\(self, runner, '
+        rf'step, meta\), called by CheckpointHook._save_checkpoint; {found}',
+        str(err.value)), str(err.value)
+
+
 def _fail_second_commit(monkeypatch):
     """Make the rename of the second checkpoint fail, as a kill between
     writing and renaming would leave it."""
@@ -208,7 +242,7 @@ def _fail_second_commit(monkeypatch):
             raise KeyboardInterrupt('killed')
         real_replace(src, dst)
 
-    monkeypatch.setattr('evit_mm.engine.reliability.os.replace', replace)
+    monkeypatch.setattr('evit_mm.hooks.atomic_checkpoint.os.replace', replace)
 
 
 def test_atomic_hook_keeps_the_last_checkpoint_when_killed(

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..deploy.builder import build_model
-from ..deploy.work_dir import BACKENDS
+from ..deploy.constants import BACKENDS
 
 TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
 # The ONNX opset of every whole model timed: the lowest that exports

@@ -197,12 +197,6 @@ def describe_checkpoint(keys: Iterable[str]) -> Optional[str]:
     return None
 
 
-# The eps of every BatchNorm in EfficientViT: PyTorch's default, which the
-# official model, timm's and evit_mm's all build their BN layers with. A
-# state dict does not store eps, so fusing one needs it from here.
-BN_EPS = 1e-5
-
-
 def fuse_bn_linear_weights(linear_weight: torch.Tensor,
                            linear_bias: torch.Tensor,
                            bn_mean: torch.Tensor,
@@ -227,15 +221,15 @@ def fuse_bn_linear_weights(linear_weight: torch.Tensor,
     return linear_weight * scale, linear_bias + linear_weight @ shift
 
 
-def fuse_state_dict(state_dict: StateDict, eps: float = BN_EPS) -> StateDict:
+def fuse_state_dict(state_dict: StateDict, eps: float) -> StateDict:
     """Fold every Conv-BN (``X.conv`` + ``X.bn``) and BN-Linear (``X.bn`` +
     ``X.linear``) pair of a state dict into fused weights, as
     ``switch_to_deploy`` does to a model.
 
     Args:
         state_dict (dict): evit_mm names.
-        eps (float): The eps of the BN layers (not stored in state dicts);
-            :data:`BN_EPS`, that of every EfficientViT, by default.
+        eps (float): The eps of the BN layers, which state dicts do not
+            store: :data:`evit_mm.models.layers.BN_EPS` for EfficientViT.
     """
     fused = OrderedDict(state_dict)
     for key in [k for k in state_dict if k.endswith('.bn.running_var')]:

@@ -115,13 +115,15 @@ def _select_backbone(state_dict: StateDict, prefix: Optional[str],
 
 
 def _fit_backbone_weights(weights: StateDict,
-                          target: StateDict) -> Tuple[StateDict, List[str]]:
-    """Backbone weights made to fit the backbone (state dict ``target``):
-    fused when it is fused (``deploy``) and they are not, attention-bias
-    tables resized to its windows. Returns them and the resized keys."""
+                          backbone: nn.Module) -> Tuple[StateDict, List[str]]:
+    """Backbone weights made to fit ``backbone``: fused with its BN eps
+    (``bn_eps``) when it is fused (``deploy``) and they are not,
+    attention-bias tables resized to its windows. Returns them and the
+    resized keys."""
+    target = backbone.state_dict()
     if any(k.endswith('.bn.running_var') for k in weights) and not any(
             k.endswith('.bn.running_var') for k in target):
-        weights = fuse_state_dict(weights)
+        weights = fuse_state_dict(weights, backbone.bn_eps)
     return weights, _resize_tables(weights, target)
 
 
@@ -160,7 +162,7 @@ def load_backbone_checkpoint(backbone: nn.Module,
         extract_state_dict(read_checkpoint(filename, map_location)))
     weights, dropped = _select_backbone(state_dict, prefix, filename)
     target = backbone.state_dict()
-    weights, resized = _fit_backbone_weights(weights, target)
+    weights, resized = _fit_backbone_weights(weights, backbone)
     arch = getattr(backbone, 'arch', None)
     check_fit(weights, target, f'{filename} ({layout} layout)',
               f'the EfficientViT backbone (arch {arch!r})',
@@ -293,7 +295,7 @@ def backbone_load_pre_hook(backbone: nn.Module, state_dict: dict,
             (k[len('backbone.'):] if k.startswith('backbone.') else k, v)
             for k, v in converted.items())
     target = backbone.state_dict()
-    weights, _ = _fit_backbone_weights(weights, target)
+    weights, _ = _fit_backbone_weights(weights, backbone)
     check_loaded_part(
         weights, target,
         f'the EfficientViT backbone (arch {backbone.arch!r}) at {prefix!r}',

@@ -18,6 +18,8 @@ import torch
 from mmdeploy.backend.base import BaseWrapper
 from mmdeploy.backend.openvino.backend_manager import OpenVINOManager
 
+from .constants import RESIZE_LOGITS
+
 
 def onnx_to_openvino(onnx_file: str, xml_file: str) -> None:
     """Convert an ONNX graph to an OpenVINO IR (``.xml`` + ``.bin``) with
@@ -88,8 +90,7 @@ def openvino_core_backend() -> Iterator[None]:
 
 def segmentation_logits_at_head_size(deploy_cfg) -> bool:
     """Whether a deploy config makes a segmentor's graph output its logits
-    at the head's resolution (:data:`~.work_dir.RESIZE_LOGITS` False)."""
-    from .work_dir import RESIZE_LOGITS
+    at the head's resolution (:data:`~.constants.RESIZE_LOGITS` False)."""
     codebase = deploy_cfg.codebase_config
     return codebase.get('type') == 'mmseg' and \
         codebase.get(RESIZE_LOGITS, True) is False

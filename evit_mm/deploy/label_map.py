@@ -21,6 +21,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .constants import BACKENDS
+
 # The sparse path runs when the blends it computes (pixels x candidates)
 # are at most this fraction of the dense tail's (pixels x classes).
 SPARSE_WORK_LIMIT = 0.1
@@ -314,7 +316,6 @@ class LabelMapTail:
 
     def __init__(self, backend: str, align_corners: bool,
                  threads: int = 0) -> None:
-        from .work_dir import BACKENDS
         if backend not in BACKENDS:
             raise ValueError(f'backend {backend!r}: allowed are '
                              f'{", ".join(BACKENDS)}.')

@@ -35,9 +35,9 @@ from unittest import mock
 import numpy as np
 
 from ..datasets.images import ImageError, check_image
-from .work_dir import (BACKENDS, DEPLOY_CFG_FILE, GRAPH_PADDING,
-                       MODEL_CFG_FILE, ONNX_FILE, OPENVINO_FILE, RESIZE_LOGITS,
-                       Deployment, DeployError)
+from .constants import BACKENDS, GRAPH_PADDING, RESIZE_LOGITS
+from .work_dir import (DEPLOY_CFG_FILE, MODEL_CFG_FILE, ONNX_FILE,
+                       OPENVINO_FILE, Deployment, DeployError)
 
 # mmdeploy's rewriters are written for opset 11; torch's TorchScript
 # exporter goes up to 20.
@@ -272,8 +272,8 @@ def deploy_model(config: str,
     from mmdeploy.apis import torch2onnx
 
     from ..checkpoint import read_checkpoint
+    from ..hooks.checkpoint_fit import check_checkpoint_fits
     from .builder import build_from_config
-    from ..engine import check_checkpoint_fits
     from ..engine.outputs import OutputPathError, ensure_writable_dir
     from .backends import onnx_to_openvino
     from .mmdeploy_plugin import register_rewriters

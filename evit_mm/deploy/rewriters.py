@@ -37,7 +37,7 @@ from mmdeploy.mmcv.ops import multiclass_nms
 from mmdet.structures.bbox import distance2bbox
 from torch.nn.modules.utils import _pair
 
-from .work_dir import BACKENDS, GRAPH_PADDING, RESIZE_LOGITS
+from .constants import BACKENDS, GRAPH_PADDING, RESIZE_LOGITS
 
 # mmdeploy imports the target of every registered rewriter when an export
 # starts, inside its RewriterContext. Importing mmseg there (it imports timm,

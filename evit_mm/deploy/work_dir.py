@@ -1,19 +1,9 @@
-"""The files of a deployment in its work dir, the backends and deploy
-config keys they are made for, and the error for input that cannot be
-deployed."""
+"""The files of a deployment in its work dir, and the error for input
+that cannot be deployed."""
 import os.path as osp
 from dataclasses import dataclass
 from typing import List
 
-BACKENDS = ('onnxruntime', 'openvino')
-# The deploy config's key (in ``codebase_config``) for how a detector's
-# graph pads its input: ``dict(size_divisor, value)``.
-GRAPH_PADDING = 'graph_padding'
-# The deploy config's key (in ``codebase_config``) for whether a
-# segmentor's graph resizes its logits to the input size (mmdeploy's
-# default, True) or outputs them at the head's resolution (False: the
-# label map is drawn after the graph, evit_mm.deploy.label_map).
-RESIZE_LOGITS = 'resize_logits'
 ONNX_FILE = 'end2end.onnx'
 OPENVINO_FILE = 'end2end.xml'
 DEPLOY_CFG_FILE = 'deploy_cfg.py'

@@ -13,7 +13,12 @@ from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from ..checkpoint.convert import BN_EPS, fuse_bn_linear_weights
+from ..checkpoint.convert import fuse_bn_linear_weights
+
+# The eps of every BatchNorm in EfficientViT: PyTorch's default, which the
+# official model, timm's and evit_mm's all build their BN layers with. A
+# state dict does not store eps, so fusing one needs it from here.
+BN_EPS = 1e-5
 
 # Point-wise convs on the CPU with fewer multiply-accumulates than this run
 # as a matrix product on the token view: oneDNN's fixed cost per convolution

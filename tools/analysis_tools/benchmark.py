@@ -36,7 +36,7 @@ from evit_mm.analysis.timing import (benchmark_parser,  # noqa: E402
                                      describe, environment, finish,
                                      shape_type, use_threads)
 from evit_mm.datasets.synthetic import make_scene, scene_label_map  # noqa
-from evit_mm.deploy.work_dir import BACKENDS  # noqa: E402
+from evit_mm.deploy.constants import BACKENDS  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -27,7 +27,7 @@ from evit_mm.analysis.label_map_tail import (random_logits,  # noqa: E402
                                              realistic_logits, tail_line,
                                              time_tails)
 from evit_mm.datasets.synthetic import make_scene, scene_label_map  # noqa
-from evit_mm.deploy.work_dir import BACKENDS  # noqa: E402
+from evit_mm.deploy.constants import BACKENDS  # noqa: E402
 
 # realistic_logits draws a scene's classes (up to 7) among --classes.
 MIN_CLASSES = 8

@@ -25,8 +25,8 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
-from evit_mm.deploy.mmdeploy_export import (BACKENDS,  # noqa: E402
-                                            deploy_model)
+from evit_mm.deploy.constants import BACKENDS  # noqa: E402
+from evit_mm.deploy.mmdeploy_export import deploy_model  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

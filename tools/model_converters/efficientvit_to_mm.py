@@ -25,6 +25,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 from evit_mm.checkpoint import (LAYOUT_NAMES,  # noqa: E402
                                 convert_to_evit, extract_state_dict,
                                 fuse_state_dict, read_checkpoint)
+from evit_mm.models.layers import BN_EPS  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,7 +54,7 @@ def main() -> None:
     checkpoint = read_checkpoint(args.src)
     state_dict, layout = convert_to_evit(extract_state_dict(checkpoint))
     if args.deploy:
-        state_dict = fuse_state_dict(state_dict)
+        state_dict = fuse_state_dict(state_dict, BN_EPS)
     meta = dict(source=os.path.basename(args.src), layout=layout,
                 deploy=args.deploy)
     dataset_meta = _dataset_meta(checkpoint)

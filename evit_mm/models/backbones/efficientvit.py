@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...checkpoint import (adapt_model_state_dict, backbone_load_pre_hook,
                            load_backbone_checkpoint)
-from ..layers import (ACT_TYPES, NORM_TYPES, EfficientViTBlock, PatchEmbed,
+from ..layers import (ACT_TYPES, BN_EPS, NORM_TYPES, EfficientViTBlock, PatchEmbed,
                       StageDownsample, check_layer_cfg, fuse_conv_bn)
 
 
@@ -207,6 +207,8 @@ class EfficientViT(BaseModule):
         depths = self.arch_settings['depths']
         self.embed_dims = list(dims)
         self.norm_cfg = check_layer_cfg('norm_cfg', norm_cfg, NORM_TYPES)
+        # its BatchNorms' eps, for fusing the unfused weights it loads
+        self.bn_eps = self.norm_cfg.get('eps', BN_EPS)
         self.act_cfg = check_layer_cfg('act_cfg', act_cfg, ACT_TYPES)
         self.patch_embed = PatchEmbed(in_channels, dims[0], deploy, norm_cfg,
                                       act_cfg)
