@@ -30,16 +30,20 @@ def leaves(model: nn.Module) -> dict:
     }
 
 
-def record_calls(model: nn.Module, x: torch.Tensor) -> dict:
+def record_calls(model: nn.Module, x: torch.Tensor,
+                 clone: bool = False) -> dict:
     """Run ``model`` without autograd, with a forward hook on every leaf
     module that keeps the input and output tensors it saw, as feature
-    extraction tools do (no copies: what the model does to them later
-    shows); by module name."""
+    extraction tools do (without ``clone``, no copies: what the model does
+    to them later shows); by module name."""
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.clone() if clone else tensor
+
     calls = {}
     handles = [
         module.register_forward_hook(
             lambda mod, args, out, name=name: calls.setdefault(name, []).
-            append((args[0], out)))
+            append((keep(args[0]), keep(out))))
         for name, module in leaves(model).items()
     ]
     try:
@@ -52,20 +56,26 @@ def record_calls(model: nn.Module, x: torch.Tensor) -> dict:
 
 
 @pytest.mark.parametrize('form', ['train', 'eval', 'deploy'])
-def test_forward_hooks_fire_on_every_layer(form):
+@pytest.mark.parametrize('act_inplace', [True, False])
+def test_forward_hooks_fire_on_every_layer(form, act_inplace):
     """A hook on any leaf layer of the classifier (convs, BNs, ReLUs, drop
     paths, linear layers) fires, and a conv's hook sees what F.conv2d makes
-    of its input: the hook is on the computation itself."""
+    of its input: the hook is on the computation itself. The tensors are
+    kept as they are where the activations are not in place, and cloned in
+    the hook where they are (the default)."""
     torch.manual_seed(0)
     model = EfficientViTClassifier(
         'm0', window_size=7, num_classes=10, distillation=True)
-    if form == 'train':
-        model.backbone = EfficientViT(
-            'm0', window_size=7, out_indices=(2, ), drop_path_rate=.1)
+    model.backbone = EfficientViT(
+        'm0', window_size=7, out_indices=(2, ),
+        drop_path_rate=.1 if form == 'train' else 0.,
+        act_cfg=dict(type='ReLU', inplace=act_inplace))
     randomize_(model).train(form == 'train')
     if form == 'deploy':
         model.switch_to_deploy()
-    calls = record_calls(model, torch.randn(HOOK_INPUT))
+    calls = record_calls(model, torch.randn(HOOK_INPUT), clone=act_inplace)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    assert relus and all(m.inplace == act_inplace for m in relus)
 
     names = leaves(model)
     assert set(calls) == set(names)
@@ -93,9 +103,10 @@ def test_forward_hooks_fire_on_every_layer(form):
 
 
 def test_forward_hooks_see_batchnorm_and_linear_computations():
-    """The BN and linear hooks see their layer's real input and output."""
+    """The BN and linear hooks see their layer's real input and output
+    (cloned in the hook: the activations after the BNs are in place)."""
     model = randomize_(EfficientViTClassifier('m0', num_classes=10)).eval()
-    calls = record_calls(model, torch.randn(2, 3, 96, 96))
+    calls = record_calls(model, torch.randn(2, 3, 96, 96), clone=True)
     for name, module in leaves(model).items():
         for inputs, output in calls[name]:
             if isinstance(module, _BatchNorm):

@@ -49,13 +49,17 @@ def check_layer_cfg(name: str, cfg: dict, allowed: Sequence[str]) -> dict:
 
 
 def build_activation(act_cfg: dict) -> nn.Module:
-    """An activation layer from ``act_cfg`` (one of :data:`ACT_TYPES`).
+    """An activation layer from ``act_cfg`` (one of :data:`ACT_TYPES`),
+    in place unless the config says ``inplace=False`` (as mmcv's
+    ``ConvModule`` builds them; GELU has no in-place form).
 
     Args:
         act_cfg (dict): The config, e.g. ``dict(type='ReLU')``.
     """
-    return build_activation_layer(
-        check_layer_cfg('act_cfg', act_cfg, ACT_TYPES))
+    act_cfg = check_layer_cfg('act_cfg', act_cfg, ACT_TYPES)
+    if act_cfg['type'] != 'GELU':
+        act_cfg = {'inplace': True, **act_cfg}
+    return build_activation_layer(act_cfg)
 
 
 def is_tracing(x: torch.Tensor) -> bool:
@@ -83,7 +87,7 @@ class MatmulConv2d(nn.Conv2d):
 
     def use_matmul(self, x: torch.Tensor) -> bool:
         """Whether ``x`` takes the matrix product (small, eager, CPU)."""
-        if not self.as_matmul or is_tracing(x) or x.device.type != 'cpu':
+        if not self.as_matmul or is_tracing(x) or not x.is_cpu:
             return False
         limit = SMALL_POINTWISE_MACS if torch.get_num_threads() > 1 else \
             SMALL_POINTWISE_MACS_ONE_THREAD
