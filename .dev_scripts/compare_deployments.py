@@ -10,6 +10,7 @@ Usage:
 """
 import argparse
 import os
+import os.path as osp
 import statistics
 import subprocess
 import sys
@@ -19,18 +20,22 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+sys.path.insert(1, osp.dirname(osp.abspath(__file__)))
 
 from compare_revisions import REPO, materialize, timing  # noqa: E402
 
-# name: (config, input height and width)
+# name: (config, input height and width, whether it is a segmentor). A
+# segmentor's graph ends in its label map where the revision's deploy.py
+# can put it there (--label-map-in-graph; before that option it always
+# did), so that every revision's graph computes the same.
 MODELS = {
     'classifier-m0': ('configs/efficientvit/efficientvit-m0_8xb256_in1k.py',
-                      (224, 224)),
+                      (224, 224), False),
     'retinanet-m0': ('configs/quickstart/retinanet_efficientvit-m0_'
-                     'synthetic.py', (192, 192)),
+                     'synthetic.py', (192, 192), False),
     'fpn-m0': ('configs/quickstart/fpn_efficientvit-m0_synthetic.py',
-               (256, 256)),
+               (256, 256), True),
 }
 
 
@@ -39,7 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[1:]))
-    parser.add_argument('revisions', nargs='+', help='git revisions')
+    parser.add_argument(
+        'revisions', nargs='+',
+        help='git revisions, or folders holding evit_mm, tools and configs')
     parser.add_argument('--models', nargs='+', default=list(MODELS),
                         choices=MODELS)
     parser.add_argument('--threads', type=int,
@@ -71,12 +78,18 @@ def random_checkpoint(config: str, path: str) -> str:
 
 
 def deploy(folder: str, config: str, checkpoint: str, shape: tuple,
-           work_dir: str) -> str:
+           segmentor: bool, work_dir: str) -> str:
     """``folder``'s deploy tool, run as the docs print it; its graph."""
+    tool = os.path.join('tools', 'deployment', 'deploy.py')
+    with open(os.path.join(folder, tool)) as f:
+        label_map_option = '--label-map-in-graph' in f.read()
+    command = [sys.executable, tool, config, checkpoint, '--backend',
+               'onnxruntime', '--work-dir', work_dir, '--shape',
+               str(shape[0]), str(shape[1])]
+    if segmentor and label_map_option:
+        command.append('--label-map-in-graph')
     done = subprocess.run(
-        [sys.executable, 'tools/deployment/deploy.py', config, checkpoint,
-         '--backend', 'onnxruntime', '--work-dir', work_dir, '--shape',
-         str(shape[0]), str(shape[1])],
+        command,
         cwd=folder, env=dict(os.environ, PYTHONPATH=folder),
         capture_output=True, text=True, check=False)
     if done.returncode:
@@ -123,11 +136,11 @@ def main(argv=None) -> int:
             for i, rev in enumerate(args.revisions)
         ]
         for name in args.models:
-            config, shape = MODELS[name]
+            config, shape, segmentor = MODELS[name]
             checkpoint = random_checkpoint(
                 config, os.path.join(tmp, f'{name}.pth'))
             graphs = {
-                rev: deploy(folder, config, checkpoint, shape,
+                rev: deploy(folder, config, checkpoint, shape, segmentor,
                             os.path.join(tmp, f'{name}-{i}'))
                 for i, (rev, folder) in enumerate(
                     zip(args.revisions, folders))

@@ -298,3 +298,19 @@ def test_compare_revisions_runs_a_folder(tmp_path):
     assert result['rel_err_vs_timm'][REPO_ROOT] < 1e-5
     assert set(result['ratios'][REPO_ROOT]['m0 1']) == {'evit_mm',
                                                         'evit_mm deploy'}
+
+
+@pytest.mark.slow
+@pytest.mark.runs('.dev_scripts/compare_deployments.py', '--models',
+                  '--repeats', '--threads')
+def test_compare_deployments_runs_a_folder():
+    """development.md's deployment comparison, at a tiny budget, of this
+    checkout as a folder and as its last commit: both deploy.py runs give
+    graphs that compute the same."""
+    output = run_script('.dev_scripts/compare_deployments.py', REPO_ROOT,
+                        'HEAD', '--models', 'classifier-m0', '--repeats',
+                        '1', '--warmup', '0', '--threads', '1')
+    rows = [line.split() for line in output.splitlines()
+            if line.startswith('classifier-m0')]
+    assert len(rows) == 2
+    assert [float(row[-1]) for row in rows] == [0., 0.]
