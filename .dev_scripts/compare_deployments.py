@@ -2,13 +2,17 @@
 the same models with the same weights through its own
 ``tools/deployment/deploy.py`` (ONNX Runtime, a fresh process each), and
 the graphs are timed here side by side, interleaved, on one input, with
-the largest difference of their outputs from the first revision's.
+the largest difference of their outputs from the first revision's and
+whether they are the first revision's graph (the same operators in the
+same order, the same weights): the same graph runs at the same speed, and
+its timings differ only by the noise of the sessions.
 
 Usage:
     python .dev_scripts/compare_deployments.py REV [REV ...] \\
         [--models NAME ...] [--threads 2] [--repeats 30]
 """
 import argparse
+import hashlib
 import os
 import os.path as osp
 import statistics
@@ -98,10 +102,20 @@ def deploy(folder: str, config: str, checkpoint: str, shape: tuple,
     return os.path.join(work_dir, 'end2end.onnx')
 
 
+def graph_signature(path: str) -> tuple:
+    """The operators of an ONNX graph in order and the bytes of its
+    weights: equal signatures compute the same in the same time."""
+    import onnx
+    graph = onnx.load(path).graph
+    return ([node.op_type for node in graph.node],
+            hashlib.sha256(b''.join(t.raw_data
+                                    for t in graph.initializer)).digest())
+
+
 def time_graphs(graphs: Dict[str, str], shape: tuple,
                 args: argparse.Namespace) -> Dict[str, dict]:
-    """Median milliseconds of each graph and its largest output difference
-    from the first one's."""
+    """Median milliseconds of each graph, its largest output difference
+    from the first one's, and whether it is the first one's graph."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
@@ -114,11 +128,13 @@ def time_graphs(graphs: Dict[str, str], shape: tuple,
              for rev, s in sessions.items()}
     outputs = {rev: s.run(None, feeds[rev]) for rev, s in sessions.items()}
     first = next(iter(outputs.values()))
+    first_graph = graph_signature(next(iter(graphs.values())))
     times = timing.interleaved(
         {rev: (lambda s=s, f=feeds[rev]: s.run(None, f))
          for rev, s in sessions.items()}, args.warmup, args.repeats)
     return {
         rev: dict(ms=statistics.median(times[rev]) * 1e3,
+                  same_graph=graph_signature(graphs[rev]) == first_graph,
                   diff=max(float(np.abs(a.astype(np.float64) - b).max())
                            if a.size else 0.
                            for a, b in zip(outputs[rev], first)))
@@ -146,15 +162,16 @@ def main(argv=None) -> int:
                     zip(args.revisions, folders))
             }
             for rev, result in time_graphs(graphs, shape, args).items():
-                rows.append((name, rev, result['ms'], result['diff']))
+                rows.append((name, rev, result['ms'], result['diff'],
+                             result['same_graph']))
     print(f'\nDeployed models, ONNX Runtime, batch 1, {args.threads} '
           f'threads, median of {args.repeats} interleaved runs')
     print(f'{"model":<16}{"revision":<14}{"ms":>9}{"vs first":>10}'
-          f'{"max |diff|":>12}')
-    for name, rev, ms, diff in rows:
+          f'{"same graph":>12}{"max |diff|":>12}')
+    for name, rev, ms, diff, same in rows:
         base = next(r[2] for r in rows if r[0] == name)
         print(f'{name:<16}{rev:<14}{ms:>9.2f}{base / ms:>9.2f}x'
-              f'{diff:>12.1e}')
+              f'{"yes" if same else "no":>12}{diff:>12.1e}')
     return 0
 
 

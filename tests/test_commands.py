@@ -313,4 +313,4 @@ def test_compare_deployments_runs_a_folder():
     rows = [line.split() for line in output.splitlines()
             if line.startswith('classifier-m0')]
     assert len(rows) == 2
-    assert [float(row[-1]) for row in rows] == [0., 0.]
+    assert [(row[-2], float(row[-1])) for row in rows] == [('yes', 0.)] * 2
