@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 sys.path.insert(1, osp.dirname(osp.abspath(__file__)))
 
-from compare_revisions import REPO, materialize, timing  # noqa: E402
+from compare_revisions import (REPO, docstring_parser,  # noqa: E402
+                               materialize, timing)
 
 # name: (config, input height and width, whether it is a segmentor). A
 # segmentor's graph ends in its label map where the revision's deploy.py
@@ -44,10 +45,7 @@ MODELS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
+    parser = docstring_parser(__doc__)
     parser.add_argument(
         'revisions', nargs='+',
         help='git revisions, or folders holding evit_mm, tools and configs')

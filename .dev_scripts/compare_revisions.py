@@ -52,11 +52,17 @@ numerics = harness_module('numerics')
 CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
+def docstring_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser whose help is a script's docstring: its first line, then the
+    rest as written."""
+    return argparse.ArgumentParser(
+        description=doc.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
+        epilog='\n'.join(doc.splitlines()[1:]))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = docstring_parser(__doc__)
     parser.add_argument(
         'revisions',
         nargs='*',
