@@ -5,6 +5,7 @@ what a photo viewer shows, the three demos over one folder of all cases,
 a 12000x9000 image resized within bounded memory."""
 import json
 import os.path as osp
+import random
 import runpy
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ from evit_mm.datasets.images import (EXIT_SKIPPED, MAX_PIXELS_ENV, ImageError,
 from evit_mm.datasets.synthetic import generate
 from evit_mm.engine.outputs import OutputPathError, ensure_writable_dir
 from image_corpus import bomb_png, scene, write_corpus
-from tool_helpers import REPO_ROOT, load_tool, run_measured, run_script
+from tool_helpers import (REPO_ROOT, load_tool, run_command, run_measured,
+                          run_script)
 
 QUICKSTART = osp.join(REPO_ROOT, 'configs', 'quickstart')
 DET = osp.join(QUICKSTART, 'retinanet_efficientvit-m0_synthetic.py')
@@ -362,6 +364,33 @@ test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
     with pytest.raises(SystemExit, match='--out .* not a writable'):
         main([str(config), checkpoint, '--work-dir', str(tmp_path / 'work'),
               '--out', str(tmp_path / 'a file' / 'preds.pkl')])
+
+
+@pytest.mark.slow
+def test_two_ranks_leave_out_the_same_bad_test_images(tmp_path):
+    """tools/dist_test.sh with 2 CPU processes: the ranks share the check,
+    leave the bad image out alike (one warning, one count), evaluate the
+    rest and end with the summary; torchrun reports the status-3 worker
+    as failed (reliability.md)."""
+    generate(str(tmp_path / 'data'), formats=['coco'], num_train=1,
+             num_val=5, img_size=(64, 64), seed=1)
+    root = tmp_path / 'data' / 'coco'
+    break_files(root / 'val' / '000002.jpg')
+    config = small_config(tmp_path / 'det.py', DET, f'{root}/',
+                          ['test_dataloader'], """
+test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+""")
+    checkpoint = random_checkpoint(str(config), tmp_path / 'det.pth')
+    output = run_command(
+        ['bash', 'tools/dist_test.sh', str(config), checkpoint, '2',
+         '--work-dir', str(tmp_path / 'work')], returncode=1,
+        PORT=str(random.randint(20000, 40000)))
+    assert output.count(f'Skipped {root}/val/000002.jpg') == 1
+    assert 'Checked the images of 5 samples of CocoDataset: 1 skipped' in \
+        output
+    assert 'coco/bbox_mAP' in output
+    assert '1 file(s) of the datasets were skipped' in output
+    assert 'exitcode: 3' in output
 
 
 @pytest.mark.slow
