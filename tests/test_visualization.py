@@ -8,6 +8,7 @@ import torch
 
 pytest.importorskip('mmdet')
 
+from mmdet.structures import DetDataSample  # noqa: E402
 from mmdet.visualization import DetLocalVisualizer  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
@@ -36,19 +37,31 @@ def _label_rects(visualizer):
 
 def _draw(visualizer_type, boxes=BOXES, labels=(0, 1, 2, 0),
           scores=(0.973, 0.881, 0.544, 0.612)):
-    """The rectangles of the labels the visualizer draws (as
-    ``add_datasample`` draws predictions), and the drawing."""
+    """The rectangles and texts of the labels the visualizer draws for
+    these predictions through ``add_datasample``, and the drawing."""
     visualizer = visualizer_type(
-        name=f'vis_{visualizer_type.__name__}_{len(boxes)}')
-    instances = InstanceData(
+        name=f'vis_{visualizer_type.__name__}_{len(boxes)}_{scores[0]}')
+    visualizer.dataset_meta = dict(
+        classes=CLASSES, palette=[(220, 20, 60), (0, 130, 230),
+                                  (250, 170, 30)])
+    sample = DetDataSample(pred_instances=InstanceData(
         bboxes=torch.tensor(boxes, dtype=torch.float32),
-        labels=torch.tensor(labels), scores=torch.tensor(scores))
-    visualizer.set_image(np.full((192, 192, 3), 90, np.uint8))
-    drawing = visualizer._draw_instances(
-        visualizer.get_image(), instances, CLASSES,
-        [(220, 20, 60), (0, 130, 230), (250, 170, 30)])
-    return _label_rects(visualizer), drawing, [
-        text.get_text() for text in visualizer.ax_save.texts]
+        labels=torch.tensor(labels), scores=torch.tensor(scores)))
+    # add_datasample ends by setting its drawing as the image, which clears
+    # the figure: read the labels just before that
+    drawn = []
+    set_image = visualizer.set_image
+
+    def read_labels_then_set(image):
+        drawn.append((_label_rects(visualizer),
+                      [t.get_text() for t in visualizer.ax_save.texts]))
+        set_image(image)
+
+    visualizer.set_image = read_labels_then_set
+    visualizer.add_datasample('sample', np.full((192, 192, 3), 90, np.uint8),
+                              sample, draw_gt=False, pred_score_thr=0.)
+    rects, texts = drawn[-1]
+    return rects, visualizer.get_image(), texts
 
 
 def _inside(rect, size=192):

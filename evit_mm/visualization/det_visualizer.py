@@ -111,21 +111,27 @@ class ReadableDetVisualizer(DetLocalVisualizer):
             raise ValueError(f'same_iou={same_iou!r} must be in (0, 1].')
         self.same_iou = same_iou
 
-    def _draw_instances(self, image: np.ndarray, instances, classes,
-                        palette) -> np.ndarray:
-        if 'scores' in instances and 'bboxes' in instances and len(
-                instances):
-            instances = best_class_per_box(instances, self.same_iou)
+    def set_image(self, image: np.ndarray) -> None:
+        """Start a drawing on ``image``, with no label placed yet."""
+        super().set_image(image)
         self._labels: List[Rect] = []
-        try:
-            return super()._draw_instances(image, instances, classes,
-                                           palette)
-        finally:
-            del self._labels
+
+    def add_datasample(self, name: str, image: np.ndarray,
+                       data_sample=None, **kwargs) -> None:
+        """mmdet's ``add_datasample``, with each predicted box drawn once,
+        under its best class (:func:`best_class_per_box`). Takes the same
+        arguments."""
+        predicted = getattr(data_sample, 'pred_instances', None)
+        if predicted is not None and 'scores' in predicted and \
+                'bboxes' in predicted and len(predicted):
+            data_sample = data_sample.clone()
+            data_sample.pred_instances = best_class_per_box(
+                predicted, self.same_iou)
+        super().add_datasample(name, image, data_sample, **kwargs)
 
     def draw_texts(self, texts, positions, *args, **kwargs):
         super().draw_texts(texts, positions, *args, **kwargs)
-        if not hasattr(self, '_labels') or not isinstance(texts, str):
+        if not isinstance(texts, str):
             return self
         text = self.ax_save.texts[-1]
         renderer = self.fig_save.canvas.get_renderer()
