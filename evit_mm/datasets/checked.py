@@ -26,11 +26,12 @@ the datasets, the hook), so dataloader workers and ranks all write to it,
 and the tool reads it at the end (:func:`report_skipped_images`).
 """
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
@@ -82,6 +83,16 @@ def _record(record_file: Optional[str]) -> Optional[SkipRecord]:
     return None if record_file is None else SkipRecord(record_file)
 
 
+def unusable(path: str, max_pixels: Optional[int] = None) -> Optional[str]:
+    """Why :func:`~evit_mm.datasets.images.check_image` refuses ``path``,
+    or None when the file is usable."""
+    try:
+        check_image(path, max_pixels)
+    except ImageError as err:
+        return err.reason
+    return None
+
+
 @TRANSFORMS.register_module()
 class CheckImageFiles:
     """Check a sample's files when it is loaded; put first in a training
@@ -110,19 +121,12 @@ class CheckImageFiles:
         self.record = _record(record_file)
         self._reasons: Dict[str, Optional[str]] = {}
 
-    def _reason(self, path: str) -> Optional[str]:
-        if path not in self._reasons:
-            try:
-                check_image(path, self.max_pixels)
-                self._reasons[path] = None
-            except ImageError as err:
-                self._reasons[path] = err.reason
-        return self._reasons[path]
-
     def __call__(self, results: dict) -> Optional[dict]:
         for key in self.keys:
             path = results.get(key)
-            reason = self._reason(path) if path else None
+            if path and path not in self._reasons:
+                self._reasons[path] = unusable(path, self.max_pixels)
+            reason = self._reasons.get(path)
             if reason is not None:
                 skip(self.record, path, reason)
                 return None
@@ -130,19 +134,6 @@ class CheckImageFiles:
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(max_pixels={self.max_pixels})'
-
-
-def _first_error(sample: Tuple[Sequence[str], Optional[int]]
-                 ) -> Optional[ImageError]:
-    """The first unusable file of ``sample`` (its files and the pixel
-    limit), or None."""
-    paths, max_pixels = sample
-    for path in paths:
-        try:
-            check_image(path, max_pixels)
-        except ImageError as err:
-            return err
-    return None
 
 
 def sample_files(dataset) -> List[List[str]]:
@@ -170,26 +161,23 @@ def find_unusable(samples: List[Sequence[str]],
         strict (bool): Raise the first unusable file's error.
 
     Returns:
-        dict: For each file checked, the reason it is unusable, or None.
+        dict: For each file of the share, the reason it is unusable, or
+        None.
     """
-    share = samples[rank::world_size]
-    jobs = [(paths, max_pixels) for paths in share]
+    paths = [path for sample in samples[rank::world_size] for path in sample]
+    check = functools.partial(unusable, max_pixels=max_pixels)
     with contextlib.ExitStack() as stack:
         if workers > 1:
             pool = stack.enter_context(
                 multiprocessing.get_context('fork').Pool(workers))
-            errors = pool.imap(_first_error, jobs, chunksize=64)
+            reasons = pool.imap(check, paths, chunksize=64)
         else:
-            errors = map(_first_error, jobs)
+            reasons = map(check, paths)
         results: Dict[str, Optional[str]] = {}
-        for paths, error in zip(share, errors):
-            if error is not None and strict:
-                raise error
-            for path in paths:
-                failed = error is not None and path == error.path
-                results[path] = error.reason if failed else None
-                if failed:
-                    break
+        for path, reason in zip(paths, reasons):
+            if reason is not None and strict:
+                raise ImageError(path, reason)
+            results[path] = reason
     return results
 
 
@@ -284,21 +272,20 @@ def CheckedImageDataset(dataset: dict,
     return built
 
 
-def _wrap(dataset: ConfigDict, options: dict) -> ConfigDict:
-    """``dataset`` in a :func:`CheckedImageDataset`, or for a dataset
-    wrapper (``dataset=``/``datasets=``: RepeatDataset, ConcatDataset, ...)
-    its inner datasets; one already checked only takes the new
-    options."""
+def map_datasets(dataset: dict, replace: Callable[[dict], Any]) -> dict:
+    """The config ``dataset`` with each dataset it reads (itself, or those
+    inside wrappers: ``dataset=``/``datasets=`` of RepeatDataset,
+    ConcatDataset, ...) replaced by ``replace(its config)``; a
+    :func:`CheckedImageDataset` counts as the dataset it checks."""
     if dataset.get('type') == 'CheckedImageDataset':
-        dataset.update(options)
-        return dataset
+        return map_datasets(dataset['dataset'], replace)
     if 'datasets' in dataset:
-        dataset.datasets = [_wrap(d, options) for d in dataset.datasets]
-        return dataset
+        return dict(dataset, datasets=[map_datasets(inner, replace)
+                                       for inner in dataset['datasets']])
     if 'dataset' in dataset:
-        dataset.dataset = _wrap(dataset.dataset, options)
-        return dataset
-    return ConfigDict(type='CheckedImageDataset', dataset=dataset, **options)
+        return dict(dataset,
+                    dataset=map_datasets(dataset['dataset'], replace))
+    return replace(dataset)
 
 
 def check_dataset_images(cfg: Config,
@@ -339,7 +326,10 @@ def check_dataset_images(cfg: Config,
         options = dict(strict=strict, max_pixels=max_pixels,
                        record_file=record_file, workers=workers,
                        when='build' if strict else 'load')
-        loader.dataset = _wrap(loader.dataset, options)
+        loader.dataset = ConfigDict(map_datasets(
+            loader.dataset,
+            lambda inner: dict(type='CheckedImageDataset', dataset=inner,
+                               **options)))
     hooks = [h for h in cfg.get('custom_hooks', [])
              if h.get('type') != 'ImageCheckHook']
     cfg.custom_hooks = hooks + [

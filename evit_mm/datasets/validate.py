@@ -14,14 +14,14 @@ parses the annotations), so what is checked is what the run would read.
 import json
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import DATASETS, init_default_scope
 
-from .images import ImageError, check_image
+from .checked import map_datasets, unusable
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -40,19 +40,6 @@ class DatasetReport:
     dataset: str
     samples: int = 0
     problems: List[str] = field(default_factory=list)
-
-
-def inner_datasets(dataset: dict) -> Iterator[dict]:
-    """The datasets a dataset config reads: itself, or those inside a
-    wrapper (``dataset=``/``datasets=``: RepeatDataset, ConcatDataset,
-    CheckedImageDataset, ...)."""
-    if 'datasets' in dataset:
-        for inner in dataset['datasets']:
-            yield from inner_datasets(inner)
-    elif 'dataset' in dataset:
-        yield from inner_datasets(dataset['dataset'])
-    else:
-        yield dataset
 
 
 def _ann_file(dataset: dict) -> Optional[str]:
@@ -154,13 +141,11 @@ def check_samples(dataset,
             path = info.get(key)
             if not path:
                 continue
-            if check_images:
-                try:
-                    check_image(path, max_pixels)
-                except ImageError as err:
-                    problems.append(str(err))
-                    continue
-            elif not osp.isfile(path):
+            reason = unusable(path, max_pixels) if check_images else None
+            if reason:
+                problems.append(f'{path}: {reason}')
+                continue
+            if not osp.isfile(path):
                 problems.append(f'{path}: no such file')
                 continue
             if key == 'seg_map_path':
@@ -234,9 +219,10 @@ def check_config_datasets(cfg: Config,
         loader = cfg.get(name)
         if not loader or 'dataset' not in loader:
             continue
-        for dataset in inner_datasets(loader.dataset):
-            reports.append(_check_dataset(name, dataset, scope,
-                                          check_images, max_pixels))
+        inner: List[dict] = []
+        map_datasets(loader.dataset, inner.append)
+        reports += [_check_dataset(name, dataset, scope, check_images,
+                                   max_pixels) for dataset in inner]
     if not reports:
         raise DatasetError(f'None of {list(dataloaders)} in the config has a '
                            'dataset.')

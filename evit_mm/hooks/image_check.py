@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ..datasets.checked import (SkipRecord, apply_results, find_unusable,
-                                sample_files)
+                                map_datasets, sample_files)
 from ..datasets.images import warn
 
 
@@ -30,20 +30,6 @@ def _leaves(dataset) -> Iterator:
         yield dataset
     for each in inner:
         yield from _leaves(each)
-
-
-def _rewrapped(cfg: dict, leaves: Iterator):
-    """Config ``cfg`` of a dataset with ``leaves`` (its built inner
-    datasets, in order) in place of their configs: the wrappers are built
-    again around them, the leaves are not."""
-    if cfg.get('type') == 'CheckedImageDataset':  # builds to its inner one
-        return _rewrapped(cfg['dataset'], leaves)
-    if 'datasets' in cfg:
-        return dict(cfg, datasets=[_rewrapped(d, leaves)
-                                   for d in cfg['datasets']])
-    if 'dataset' in cfg:
-        return dict(cfg, dataset=_rewrapped(cfg['dataset'], leaves))
-    return next(leaves)
 
 
 @HOOKS.register_module()
@@ -111,7 +97,8 @@ class ImageCheckHook(Hook):
             raise ValueError(f'ImageCheckHook rebuilds the {name} without '
                              'the unusable samples from the runner\'s '
                              f'config, which has no {name}.')
-        dataset = _rewrapped(loader_cfg['dataset'], iter(leaves))
+        checked = iter(leaves)
+        dataset = map_datasets(loader_cfg['dataset'], lambda _: next(checked))
         randomness = runner.cfg.get('randomness') or {}
         # seeded as mmengine's loops build their dataloaders
         loop.dataloader = runner.build_dataloader(
