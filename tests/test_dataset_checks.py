@@ -168,6 +168,33 @@ def test_imagenet_problems_name_the_file(data, tmp_path):
                               ['val_dataloader'])
 
 
+def test_wrapped_datasets_are_checked_inside_their_wrappers(data):
+    """A RepeatDataset, a ConcatDataset and a CheckedImageDataset are
+    looked through: one report per dataset they read, each with its
+    problems."""
+    root = data['coco']
+    coco = dict(type='CocoDataset', data_root=f'{root}/',
+                ann_file='annotations/instances_train.json',
+                data_prefix=dict(img='train/'), metainfo=dict(classes=CLASSES))
+    (root / 'train' / '000000.jpg').write_bytes(b'x')
+    cfg = Config(dict(
+        default_scope='mmdet',
+        train_dataloader=dict(dataset=dict(
+            type='RepeatDataset', times=2, dataset=coco)),
+        val_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+            coco, dict(type='CheckedImageDataset', dataset=coco)]))))
+    reports = check_config_datasets(
+        cfg, ['train_dataloader', 'val_dataloader'], check_images=True)
+    assert [(r.dataloader, r.dataset, r.samples) for r in reports] == [
+        ('train_dataloader', 'CocoDataset', 3),
+        ('val_dataloader', 'CocoDataset', 3),
+        ('val_dataloader', 'CocoDataset', 3)]
+    for report in reports:
+        assert len(report.problems) == 1, report
+        assert report.problems[0].startswith(
+            f'{root}/train/000000.jpg: not an image'), report
+
+
 @pytest.mark.slow
 @pytest.mark.runs(TOOL, '--dataloaders', '--check-images')
 def test_tool_as_documented(data, tmp_path):

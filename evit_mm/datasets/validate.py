@@ -142,7 +142,7 @@ def check_samples(dataset,
             if not path:
                 continue
             reason = unusable(path, max_pixels) if check_images else None
-            if reason:
+            if reason is not None:
                 problems.append(f'{path}: {reason}')
                 continue
             if not osp.isfile(path):
